@@ -1,0 +1,26 @@
+//! Bindings generated from `wit/`. The record types double as the plugin's
+//! domain model (with serde for the key-value store); everything that needs
+//! the WASI imports lives in `component.rs`.
+
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../wit",
+    generate_all,
+    additional_type_attributes: {
+        "pam:aws-console/types@0.1.0/resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/new-resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/account": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/new-account": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/session": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/access-request": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/access-grant": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/session-filter": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/audit-event": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/aws-error": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/invalid-input": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/error": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/session-status": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+        "pam:aws-console/types@0.1.0/outcome": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+        "pam:aws-console/types@0.1.0/hop": [#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = "snake_case")]],
+    },
+});

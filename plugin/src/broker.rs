@@ -1,0 +1,377 @@
+//! The broker: resources, accounts, access, sessions and audit, over any
+//! [`Platform`]. `access` is the whole flow in one place.
+
+use crate::error::{Result, invalid, not_found, upstream};
+use crate::federation;
+use crate::model::{
+    AccessGrant, AccessRequest, Account, AuditEvent, Error, Hop, NewAccount, NewResource, Outcome, Resource,
+    Session, SessionFilter, SessionStatus,
+};
+use crate::platform::Platform;
+use crate::session_name::role_session_name;
+use crate::settings::Settings;
+use crate::store::{Records, account_key, audit_key, resource_key, session_key};
+use crate::sts::{self, AssumeRole, AssumedRole};
+use crate::validate::{self, RoleArn};
+use aws_credential_types::Credentials;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Hop 1's credentials only sign hop 2 and validations: the shortest STS allows.
+const HOP1_SECONDS: u32 = 900;
+/// The session name used when creating resources and accounts proves the roles.
+pub const VALIDATION_SESSION: &str = "pam-aws-validation";
+const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+/// What an audited operation leaves in its audit event besides the outcome.
+#[derive(Default)]
+struct Trail {
+    request_ids: Vec<String>,
+    session: Option<String>,
+    detail: String,
+}
+
+pub struct Broker<P> {
+    platform: P,
+}
+
+impl<P: Platform> Broker<P> {
+    pub fn new(platform: P) -> Self {
+        Broker { platform }
+    }
+
+    fn records(&self) -> Records<'_> {
+        Records::new(self.platform.store())
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from(self.platform.now()).replace_nanosecond(0).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn timestamp(&self) -> String {
+        rfc3339(self.now())
+    }
+
+    // ---- resources ----
+
+    pub fn create_resource(&self, actor: &str, input: NewResource) -> Result<Resource> {
+        validate::name("name", &input.name)?;
+        let arn = RoleArn::parse("role-arn", &input.role_arn)?;
+        let settings = Settings::load(&self.platform)?;
+        let external_id = input.external_id.or(settings.external_id.clone()).ok_or_else(|| {
+            invalid("external-id", "is required: pass one or set the external-id configuration key")
+        })?;
+        validate::external_id("external-id", &external_id)?;
+        let key = resource_key(&input.name);
+        if self.records().get::<Resource>(&key)?.is_some() {
+            return Err(Error::Conflict(format!("resource {} already exists", input.name)));
+        }
+        self.audited(actor, "resource.create", Some(&input.name), None, |trail| {
+            // Prove hop 1 works before anything is stored.
+            let base = Settings::base_credentials(&self.platform)?;
+            self.assume_role(&settings, Hop::ResourceRole, &base, &arn, VALIDATION_SESSION, &external_id, HOP1_SECONDS, trail)?;
+            let resource = Resource {
+                id: new_id(),
+                name: input.name.clone(),
+                role_arn: input.role_arn.clone(),
+                external_id: external_id.clone(),
+                aws_account_id: arn.account_id.clone(),
+                partition: arn.partition.name().to_string(),
+                created_at: self.timestamp(),
+            };
+            self.records().put(&key, &resource)?;
+            trail.detail = format!("Resource Role {} assumed and stored", resource.role_arn);
+            Ok(resource)
+        })
+    }
+
+    pub fn list_resources(&self) -> Result<Vec<Resource>> {
+        self.records().list(&resource_key(""))
+    }
+
+    pub fn get_resource(&self, name: &str) -> Result<Resource> {
+        validate::name("resource", name)?;
+        self.records().get(&resource_key(name))?.ok_or_else(|| not_found(format!("resource {name}")))
+    }
+
+    pub fn delete_resource(&self, actor: &str, name: &str) -> Result<()> {
+        self.get_resource(name)?;
+        let accounts = self.records().keys(&account_key(name, ""))?;
+        if !accounts.is_empty() {
+            return Err(Error::Conflict(format!(
+                "resource {name} still has {} account(s): delete them first",
+                accounts.len()
+            )));
+        }
+        self.audited(actor, "resource.delete", Some(name), None, |trail| {
+            self.records().delete(&resource_key(name))?;
+            trail.detail = format!("resource {name} deleted");
+            Ok(())
+        })
+    }
+
+    // ---- accounts ----
+
+    pub fn create_account(&self, actor: &str, input: NewAccount) -> Result<Account> {
+        let resource = self.get_resource(&input.resource)?;
+        validate::name("name", &input.name)?;
+        let arn = RoleArn::parse("role-arn", &input.role_arn)?;
+        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
+        if arn.partition != resource_arn.partition {
+            return Err(invalid("role-arn", "must be in the same partition as the resource's role"));
+        }
+        let seconds = validate::session_duration("duration", &input.duration)?;
+        if let Some(description) = &input.description {
+            validate::description("description", description)?;
+        }
+        if let Some(region) = &input.region {
+            validate::region("region", region)?;
+            if !arn.partition.has_region(region) {
+                return Err(invalid("region", format!("must be a region of partition {}", arn.partition.name())));
+            }
+        }
+        for entry in &input.allow {
+            validate::allow_entry("allow", entry)?;
+        }
+        let key = account_key(&resource.name, &input.name);
+        if self.records().get::<Account>(&key)?.is_some() {
+            return Err(Error::Conflict(format!("account {}/{} already exists", resource.name, input.name)));
+        }
+        let settings = Settings::load(&self.platform)?;
+        self.audited(actor, "account.create", Some(&resource.name), Some(&input.name), |trail| {
+            // Prove both hops work, with the account's duration, before storing.
+            let base = Settings::base_credentials(&self.platform)?;
+            let hop1 = self.assume_role(
+                &settings, Hop::ResourceRole, &base, &resource_arn, VALIDATION_SESSION, &resource.external_id,
+                HOP1_SECONDS, trail,
+            )?;
+            self.assume_role(
+                &settings, Hop::TargetRole, &hop1.credentials, &arn, VALIDATION_SESSION, &resource.external_id,
+                seconds, trail,
+            )?;
+            let account = Account {
+                id: new_id(),
+                resource: resource.name.clone(),
+                name: input.name.clone(),
+                description: input.description.clone(),
+                role_arn: input.role_arn.clone(),
+                session_duration: input.duration.trim().to_string(),
+                session_duration_seconds: seconds,
+                region: input.region.clone(),
+                allow: input.allow.clone(),
+                created_at: self.timestamp(),
+            };
+            self.records().put(&key, &account)?;
+            trail.detail = format!("both hops into {} succeeded; account stored", account.role_arn);
+            Ok(account)
+        })
+    }
+
+    pub fn list_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
+        match resource {
+            Some(name) => {
+                self.get_resource(name)?;
+                self.records().list(&account_key(name, ""))
+            }
+            None => self.records().list("account/"),
+        }
+    }
+
+    pub fn get_account(&self, resource: &str, name: &str) -> Result<Account> {
+        validate::name("resource", resource)?;
+        validate::name("account", name)?;
+        self.records()
+            .get(&account_key(resource, name))?
+            .ok_or_else(|| not_found(format!("account {resource}/{name}")))
+    }
+
+    pub fn delete_account(&self, actor: &str, resource: &str, name: &str) -> Result<()> {
+        self.get_account(resource, name)?;
+        self.audited(actor, "account.delete", Some(resource), Some(name), |trail| {
+            self.records().delete(&account_key(resource, name))?;
+            trail.detail = format!("account {resource}/{name} deleted");
+            Ok(())
+        })
+    }
+
+    // ---- access: the flow ----
+
+    /// Hop 1 (Resource Role), hop 2 (Target Role, the user's session name),
+    /// sign-in token, login URL, then the session record and audit event.
+    pub fn access(&self, request: AccessRequest) -> Result<AccessGrant> {
+        validate::email("user", &request.user)?;
+        let account = self.get_account(&request.resource, &request.account)?;
+        let resource = self.get_resource(&request.resource)?;
+        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
+        let target_arn = RoleArn::parse("role-arn", &account.role_arn)?;
+        let settings = Settings::load(&self.platform)?;
+        let session_name = role_session_name(&request.user);
+
+        self.audited(&request.user, "access", Some(&resource.name), Some(&account.name), |trail| {
+            let base = Settings::base_credentials(&self.platform)?;
+            let hop1 = self.assume_role(
+                &settings, Hop::ResourceRole, &base, &resource_arn, &session_name, &resource.external_id,
+                HOP1_SECONDS, trail,
+            )?;
+            let hop2 = self.assume_role(
+                &settings, Hop::TargetRole, &hop1.credentials, &target_arn, &session_name, &resource.external_id,
+                account.session_duration_seconds, trail,
+            )?;
+            let federation_endpoint = settings.federation_endpoint(target_arn.partition);
+            let token = self.signin_token(&federation_endpoint, &hop2.credentials)?;
+            let destination = target_arn.partition.console_destination(account.region.as_deref());
+            let url = federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)?;
+
+            let session = Session {
+                id: new_id(),
+                resource: resource.name.clone(),
+                account: account.name.clone(),
+                user: request.user.clone(),
+                role_arn: account.role_arn.clone(),
+                assumed_role_arn: hop2.arn.clone(),
+                assumed_role_id: hop2.assumed_role_id.clone(),
+                role_session_name: session_name.clone(),
+                created_at: self.timestamp(),
+                expires_at: normalise_time(&hop2.expiration)?,
+                status: SessionStatus::Active,
+            };
+            self.records().put(&session_key(&session.id), &session)?;
+            trail.session = Some(session.id.clone());
+            trail.detail = format!("console access as {} until {}", session.assumed_role_arn, session.expires_at);
+            Ok(AccessGrant { url, session })
+        })
+    }
+
+    fn assume_role(
+        &self,
+        settings: &Settings,
+        hop: Hop,
+        signer: &Credentials,
+        role: &RoleArn,
+        session_name: &str,
+        external_id: &str,
+        duration_seconds: u32,
+        trail: &mut Trail,
+    ) -> Result<AssumedRole> {
+        let role_arn = &role.arn;
+        let endpoint = settings.sts_endpoint(role.partition)?;
+        let call = AssumeRole { role_arn, session_name, external_id, duration_seconds };
+        let request = sts::assume_role_request(&endpoint, signer, &call, self.platform.now())?;
+        let response = self.platform.send(request).map_err(|why| upstream(format!("{hop}: {why}")))?;
+        let result = sts::read_assume_role_response(hop, role_arn, response.status().as_u16(), response.body());
+        match &result {
+            Ok(role) => trail.request_ids.push(role.request_id.clone()),
+            Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn signin_token(&self, endpoint: &str, credentials: &Credentials) -> Result<String> {
+        let url = federation::signin_token_url(endpoint, credentials)?;
+        let request = http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|_| upstream(format!("{}: the federation endpoint is not a valid URL", Hop::SigninToken)))?;
+        let response = self.platform.send(request).map_err(|why| upstream(format!("{}: {why}", Hop::SigninToken)))?;
+        federation::read_signin_token(response.status().as_u16(), response.body())
+    }
+
+    // ---- sessions and audit ----
+
+    pub fn list_sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
+        if let Some(user) = &filter.user {
+            validate::email("user", user)?;
+        }
+        let now = self.now();
+        let mut sessions: Vec<Session> = self
+            .records()
+            .list::<Session>(&session_key(""))?
+            .into_iter()
+            .map(|mut session| {
+                session.status = status_at(&session, now);
+                session
+            })
+            .filter(|s| filter.user.as_ref().is_none_or(|user| &s.user == user))
+            .filter(|s| !filter.active_only || s.status == SessionStatus::Active)
+            .collect();
+        sessions.reverse();
+        Ok(sessions)
+    }
+
+    pub fn list_audit_events(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
+        let limit = limit.unwrap_or(DEFAULT_AUDIT_LIMIT) as usize;
+        let records = self.records();
+        let mut events = Vec::new();
+        for key in records.keys(&audit_key(""))?.iter().rev().take(limit) {
+            events.extend(records.get::<AuditEvent>(key)?);
+        }
+        Ok(events)
+    }
+
+    /// Runs `operation` and records its audit event, whatever the outcome.
+    /// A success that cannot be audited is reported as a storage failure:
+    /// nothing is granted without a trace.
+    fn audited<T>(
+        &self,
+        actor: &str,
+        action: &str,
+        resource: Option<&str>,
+        account: Option<&str>,
+        operation: impl FnOnce(&mut Trail) -> Result<T>,
+    ) -> Result<T> {
+        let mut trail = Trail::default();
+        let result = operation(&mut trail);
+        let (outcome, detail) = match &result {
+            Ok(_) => (Outcome::Success, trail.detail),
+            Err(e) if e.is_denial() => (Outcome::Denied, e.message()),
+            Err(e) => (Outcome::Failure, e.message()),
+        };
+        // Access events say what happened in their name, as gateways filter on it.
+        let action = match (action, &outcome) {
+            ("access", Outcome::Success) => "access.grant".to_string(),
+            ("access", Outcome::Denied) => "access.deny".to_string(),
+            ("access", Outcome::Failure) => "access.fail".to_string(),
+            (other, _) => other.to_string(),
+        };
+        let event = AuditEvent {
+            id: new_id(),
+            time: self.timestamp(),
+            action,
+            actor: actor.to_string(),
+            resource: resource.map(str::to_string),
+            account: account.map(str::to_string),
+            session: trail.session,
+            outcome,
+            detail,
+            request_ids: trail.request_ids,
+        };
+        self.records().put(&audit_key(&event.id), &event)?;
+        result
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn rfc3339(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// STS's `Expiration` as our RFC 3339 UTC form.
+fn normalise_time(text: &str) -> Result<String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| rfc3339(t.to_offset(time::UtcOffset::UTC)))
+        .map_err(|_| upstream(format!("{}: STS returned an Expiration that is not RFC 3339", Hop::TargetRole)))
+}
+
+/// Status from the clock: revoked stays revoked, otherwise active until `expires_at`.
+fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
+    if session.status == SessionStatus::Revoked {
+        return SessionStatus::Revoked;
+    }
+    match OffsetDateTime::parse(&session.expires_at, &Rfc3339) {
+        Ok(expires) if now < expires => SessionStatus::Active,
+        _ => SessionStatus::Expired,
+    }
+}

@@ -1,0 +1,81 @@
+//! Constructors and display for the WIT `error` variant, so the rest of the
+//! plugin returns the typed error users see, built in one place.
+
+use crate::model::{AwsError, Error, Hop, InvalidInput};
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Bad input: names the field and the rule it broke.
+pub fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::InvalidInput(InvalidInput {
+        field: field.to_string(),
+        message: message.into(),
+    })
+}
+
+pub fn not_found(what: impl Into<String>) -> Error {
+    Error::NotFound(what.into())
+}
+
+pub fn storage(message: impl fmt::Display) -> Error {
+    Error::Storage(message.to_string())
+}
+
+pub fn upstream(message: impl Into<String>) -> Error {
+    Error::Upstream(message.into())
+}
+
+pub fn config(message: impl Into<String>) -> Error {
+    Error::Config(message.into())
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hop::ResourceRole => "hop 1 (Resource Role)",
+            Hop::TargetRole => "hop 2 (Target Role)",
+            Hop::SigninToken => "sign-in token",
+        })
+    }
+}
+
+impl Error {
+    /// The one-line message users see (wit-bindgen's `Display` is `Debug`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::InvalidInput(e) => format!("invalid {}: {}", e.field, e.message),
+            Error::NotFound(what) => format!("not found: {what}"),
+            Error::Conflict(what) => format!("conflict: {what}"),
+            Error::Forbidden(why) => format!("forbidden: {why}"),
+            Error::Aws(e) => aws_message(e),
+            Error::Upstream(why) => format!("upstream failure: {why}"),
+            Error::Storage(why) => format!("storage failure: {why}"),
+            Error::Config(why) => format!("configuration: {why}"),
+        }
+    }
+
+    /// Refusals (by AWS or policy) are audited as `denied`, the rest as `failure`.
+    pub fn is_denial(&self) -> bool {
+        match self {
+            Error::Forbidden(_) => true,
+            Error::Aws(e) => matches!(
+                e.code.as_str(),
+                "AccessDenied" | "AccessDeniedException" | "RegionDisabledException"
+            ),
+            _ => false,
+        }
+    }
+}
+
+fn aws_message(e: &AwsError) -> String {
+    let mut out = format!("{} failed: AWS {} (HTTP {}): {}", e.hop, e.code, e.status, e.message);
+    if let Some(id) = &e.request_id {
+        out.push_str(&format!(" [request id {id}]"));
+    }
+    if !e.hint.is_empty() {
+        out.push_str(". ");
+        out.push_str(&e.hint);
+    }
+    out
+}

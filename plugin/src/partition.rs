@@ -1,0 +1,110 @@
+//! AWS partitions and the endpoints that follow from them (AWS.md).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    Aws,
+    AwsCn,
+    AwsUsGov,
+}
+
+impl Partition {
+    pub fn parse(name: &str) -> Result<Partition, String> {
+        match name {
+            "aws" => Ok(Partition::Aws),
+            "aws-cn" => Ok(Partition::AwsCn),
+            "aws-us-gov" => Ok(Partition::AwsUsGov),
+            other => Err(format!(
+                "partition {other:?} is not supported: it has no public console (supported: aws, aws-cn, aws-us-gov)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Partition::Aws => "aws",
+            Partition::AwsCn => "aws-cn",
+            Partition::AwsUsGov => "aws-us-gov",
+        }
+    }
+
+    /// Whether a region belongs to this partition (`cn-…`, `us-gov-…`, the rest).
+    pub fn has_region(self, region: &str) -> bool {
+        match self {
+            Partition::AwsCn => region.starts_with("cn-"),
+            Partition::AwsUsGov => region.starts_with("us-gov-"),
+            Partition::Aws => !region.starts_with("cn-") && !region.starts_with("us-gov-"),
+        }
+    }
+
+    /// The regional STS endpoint, as current SDKs use by default.
+    pub fn sts_endpoint(self, region: &str) -> String {
+        match self {
+            Partition::AwsCn => format!("https://sts.{region}.amazonaws.com.cn"),
+            Partition::Aws | Partition::AwsUsGov => format!("https://sts.{region}.amazonaws.com"),
+        }
+    }
+
+    pub fn federation_endpoint(self) -> &'static str {
+        match self {
+            Partition::Aws => "https://signin.aws.amazon.com/federation",
+            Partition::AwsCn => "https://signin.amazonaws.cn/federation",
+            Partition::AwsUsGov => "https://signin.amazonaws-us-gov.com/federation",
+        }
+    }
+
+    fn console_host(self) -> &'static str {
+        match self {
+            Partition::Aws => "console.aws.amazon.com",
+            Partition::AwsCn => "console.amazonaws.cn",
+            Partition::AwsUsGov => "console.amazonaws-us-gov.com",
+        }
+    }
+
+    /// Where the console opens: its default page, or the region's home.
+    pub fn console_destination(self, region: Option<&str>) -> String {
+        let host = self.console_host();
+        match region {
+            None => format!("https://{host}/"),
+            Some(region) if self == Partition::Aws => {
+                format!("https://{region}.{host}/console/home?region={region}")
+            }
+            Some(region) => format!("https://{host}/console/home?region={region}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_follow_the_partition() {
+        assert_eq!(Partition::Aws.sts_endpoint("eu-west-1"), "https://sts.eu-west-1.amazonaws.com");
+        assert_eq!(Partition::AwsCn.sts_endpoint("cn-north-1"), "https://sts.cn-north-1.amazonaws.com.cn");
+        assert_eq!(Partition::AwsUsGov.sts_endpoint("us-gov-west-1"), "https://sts.us-gov-west-1.amazonaws.com");
+        assert_eq!(Partition::AwsCn.federation_endpoint(), "https://signin.amazonaws.cn/federation");
+        assert_eq!(Partition::AwsUsGov.federation_endpoint(), "https://signin.amazonaws-us-gov.com/federation");
+    }
+
+    #[test]
+    fn console_destinations() {
+        assert_eq!(Partition::Aws.console_destination(None), "https://console.aws.amazon.com/");
+        assert_eq!(
+            Partition::Aws.console_destination(Some("eu-west-1")),
+            "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1"
+        );
+        assert_eq!(
+            Partition::AwsCn.console_destination(Some("cn-north-1")),
+            "https://console.amazonaws.cn/console/home?region=cn-north-1"
+        );
+        assert_eq!(Partition::AwsUsGov.console_destination(None), "https://console.amazonaws-us-gov.com/");
+    }
+
+    #[test]
+    fn regions_belong_to_partitions() {
+        assert!(Partition::Aws.has_region("us-east-1"));
+        assert!(!Partition::Aws.has_region("cn-north-1"));
+        assert!(Partition::AwsCn.has_region("cn-northwest-1"));
+        assert!(Partition::AwsUsGov.has_region("us-gov-east-1"));
+    }
+}

@@ -1,0 +1,64 @@
+//! The component's configuration, read from `wasi:config/store` (keys in
+//! CONTRACT.md). Base credentials are read only when AWS is called, so
+//! listing records works without them.
+
+use crate::error::{Result, config};
+use crate::partition::Partition;
+use crate::platform::Platform;
+use crate::sts;
+use aws_credential_types::Credentials;
+
+pub struct Settings {
+    pub sts_region: String,
+    pub sts_endpoint: Option<String>,
+    pub federation_endpoint: Option<String>,
+    pub issuer: String,
+    pub external_id: Option<String>,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    pub fn load(platform: &dyn Platform) -> Result<Settings> {
+        let get = |key: &str| platform.config(key).map(non_empty);
+        Ok(Settings {
+            sts_region: get("sts-region")?.unwrap_or_else(|| "us-east-1".to_string()),
+            sts_endpoint: get("sts-endpoint")?,
+            federation_endpoint: get("federation-endpoint")?,
+            issuer: get("issuer")?.unwrap_or_else(|| "pam-aws".to_string()),
+            external_id: get("external-id")?,
+        })
+    }
+
+    /// The base credentials hop 1 is signed with.
+    pub fn base_credentials(platform: &dyn Platform) -> Result<Credentials> {
+        let get = |key: &str| platform.config(key).map(non_empty);
+        let (Some(key_id), Some(secret)) = (get("aws-access-key-id")?, get("aws-secret-access-key")?) else {
+            return Err(config(
+                "base credentials are missing: set aws-access-key-id and aws-secret-access-key \
+                 (the pam-aws host resolves them from the AWS credential chain)",
+            ));
+        };
+        Ok(Credentials::new(key_id, secret, get("aws-session-token")?, None, "wasi-config"))
+    }
+
+    /// STS for a role in `partition`: the configured override, or the
+    /// partition's regional endpoint for `sts-region`.
+    pub fn sts_endpoint(&self, partition: Partition) -> Result<sts::Endpoint> {
+        if !partition.has_region(&self.sts_region) {
+            return Err(config(format!(
+                "sts-region {} is not in partition {}: set sts-region to one of its regions",
+                self.sts_region,
+                partition.name()
+            )));
+        }
+        let url = self.sts_endpoint.clone().unwrap_or_else(|| partition.sts_endpoint(&self.sts_region));
+        Ok(sts::Endpoint { url, region: self.sts_region.clone() })
+    }
+
+    pub fn federation_endpoint(&self, partition: Partition) -> String {
+        self.federation_endpoint.clone().unwrap_or_else(|| partition.federation_endpoint().to_string())
+    }
+}

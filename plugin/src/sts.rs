@@ -1,0 +1,315 @@
+//! `sts:AssumeRole` over the query protocol: a SigV4-signed request and the
+//! parsed answer (success or `ErrorResponse`), with a hint per hop and code.
+
+use crate::error::{Result, config, upstream};
+use crate::model::{AwsError, Error, Hop};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use serde::Deserialize;
+use std::time::SystemTime;
+
+/// Where STS is reached and which region signs for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub url: String,
+    pub region: String,
+}
+
+/// The parameters of one AssumeRole call.
+#[derive(Debug, Clone)]
+pub struct AssumeRole<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub external_id: &'a str,
+    pub duration_seconds: u32,
+}
+
+/// What AssumeRole returned. `Credentials` redacts its secrets in `Debug`.
+#[derive(Debug, Clone)]
+pub struct AssumedRole {
+    pub credentials: Credentials,
+    pub arn: String,
+    pub assumed_role_id: String,
+    pub expiration: String,
+    pub request_id: String,
+}
+
+/// Builds the signed `POST /` request. Temporary credentials add (and sign)
+/// `X-Amz-Security-Token`.
+pub fn assume_role_request(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    call: &AssumeRole,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "AssumeRole")
+        .append_pair("Version", "2011-06-15")
+        .append_pair("RoleArn", call.role_arn)
+        .append_pair("RoleSessionName", call.session_name)
+        .append_pair("ExternalId", call.external_id)
+        .append_pair("DurationSeconds", &call.duration_seconds.to_string())
+        .finish()
+        .into_bytes();
+    let url = format!("{}/", endpoint.url.trim_end_matches('/'));
+    let mut request = http::Request::post(&url)
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .body(body)
+        .map_err(|e| config(format!("STS endpoint {url:?} is not a valid URL: {e}")))?;
+    sign_request(&mut request, signer, &endpoint.region, "sts", now)?;
+    Ok(request)
+}
+
+/// SigV4-signs a request in place for `service` in `region`.
+pub fn sign_request(
+    request: &mut http::Request<Vec<u8>>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    now: SystemTime,
+) -> Result<()> {
+    let identity = credentials.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(now)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| config(format!("cannot sign for {service} in {region}: {e}")))?
+        .into();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), std::str::from_utf8(value.as_bytes()).unwrap_or_default()));
+    let url = request.uri().to_string();
+    let signable = SignableRequest::new(request.method().as_str(), &url, headers, SignableBody::Bytes(request.body()))
+        .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?
+        .into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResponse {
+    assume_role_result: AssumeRoleResult,
+    response_metadata: ResponseMetadata,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleResult {
+    assumed_role_user: AssumedRoleUser,
+    credentials: XmlCredentials,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumedRoleUser {
+    arn: String,
+    assumed_role_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct XmlCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResponseMetadata {
+    request_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorResponse {
+    error: ErrorDetail,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorDetail {
+    code: String,
+    message: Option<String>,
+}
+
+/// Turns STS's answer into the assumed role, or the typed AWS error.
+pub fn read_assume_role_response(hop: Hop, role_arn: &str, status: u16, body: &[u8]) -> Result<AssumedRole> {
+    let text = std::str::from_utf8(body).map_err(|_| upstream(format!("{hop}: STS answered with a body that is not UTF-8")))?;
+    if status != 200 {
+        return Err(read_error_response(hop, role_arn, status, text));
+    }
+    let response: AssumeRoleResponse = quick_xml::de::from_str(text)
+        .map_err(|e| upstream(format!("{hop}: STS answered 200 with a malformed AssumeRole response ({e})")))?;
+    let result = response.assume_role_result;
+    let credentials = Credentials::new(
+        result.credentials.access_key_id,
+        result.credentials.secret_access_key,
+        Some(result.credentials.session_token),
+        None,
+        "sts-assume-role",
+    );
+    Ok(AssumedRole {
+        credentials,
+        arn: result.assumed_role_user.arn,
+        assumed_role_id: result.assumed_role_user.assumed_role_id,
+        expiration: result.credentials.expiration,
+        request_id: response.response_metadata.request_id,
+    })
+}
+
+fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
+    match quick_xml::de::from_str::<ErrorResponse>(text) {
+        Ok(response) => {
+            let code = response.error.code;
+            let message = response.error.message.unwrap_or_default();
+            let hint = diagnose(hop, &code, &message, role_arn);
+            Error::Aws(AwsError { hop, status, code, message, request_id: response.request_id, hint })
+        }
+        Err(_) => upstream(format!("{hop}: STS answered HTTP {status} without an STS error document")),
+    }
+}
+
+/// What to check, per hop and AWS error code.
+pub fn diagnose(hop: Hop, code: &str, message: &str, role_arn: &str) -> String {
+    match (hop, code) {
+        (Hop::ResourceRole, "AccessDenied") => format!(
+            "Check that the trust policy of {role_arn} names the base credentials' principal and requires \
+             sts:ExternalId equal to the resource's external id, and that the base principal may sts:AssumeRole on it"
+        ),
+        (Hop::TargetRole, "AccessDenied") => format!(
+            "Check that the Resource Role's permission policy allows sts:AssumeRole on {role_arn}, and that the \
+             trust policy of {role_arn} trusts the Resource Role with the resource's external id"
+        ),
+        (_, "ValidationError") if message.contains("DurationSeconds") => {
+            "Role chaining caps sessions at 1 hour: lower the account's duration, or raise the Target Role's \
+             maximum session duration"
+                .to_string()
+        }
+        (_, "ExpiredToken" | "ExpiredTokenException") => {
+            "The base credentials have expired: refresh them (aws sso login, a new session token)".to_string()
+        }
+        (_, "InvalidClientTokenId") => {
+            "The base access key id is not known in this partition: check the configured credentials".to_string()
+        }
+        (_, "SignatureDoesNotMatch") => {
+            "The secret access key does not match the key id, or this host's clock is skewed".to_string()
+        }
+        (_, "RegionDisabledException") => {
+            "Activate STS in the signing region (IAM > Account settings > Security Token Service) or use another sts-region"
+                .to_string()
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUCCESS: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <SourceIdentity>alice@example.com</SourceIdentity>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/PamTarget/alice@example.com</Arn>
+      <AssumedRoleId>AROA3XFRBF535PLBIFPI4:alice@example.com</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIAJEXAMPLEXEG2JICEA</AccessKeyId>
+      <SecretAccessKey>9drTJvcXLB89EXAMPLELB8923FB892xMFI</SecretAccessKey>
+      <SessionToken>AQoXdzELDDY//////////wEaoAK1wvxJY12r2IrDFT2IvAzTCn3zHoZ7YNtpiQLF0MqZye/qwjzP2iEXAMPLEbw=</SessionToken>
+      <Expiration>2026-11-29T06:13:53Z</Expiration>
+    </Credentials>
+    <PackedPolicySize>6</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>"#;
+
+    const DENIED: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>AccessDenied</Code>
+    <Message>User: arn:aws:iam::123456789012:user/pam is not authorized to perform: sts:AssumeRole</Message>
+  </Error>
+  <RequestId>7d3b3e45-0000-4000-8000-000000000001</RequestId>
+</ErrorResponse>"#;
+
+    #[test]
+    fn parses_a_successful_assume_role() {
+        let role = read_assume_role_response(Hop::TargetRole, "arn", 200, SUCCESS.as_bytes()).unwrap();
+        assert_eq!(role.arn, "arn:aws:sts::123456789012:assumed-role/PamTarget/alice@example.com");
+        assert_eq!(role.assumed_role_id, "AROA3XFRBF535PLBIFPI4:alice@example.com");
+        assert_eq!(role.expiration, "2026-11-29T06:13:53Z");
+        assert_eq!(role.request_id, "c6104cbe-af31-11e0-8154-cbc7ccf896c7");
+        assert_eq!(role.credentials.access_key_id(), "ASIAJEXAMPLEXEG2JICEA");
+        assert!(role.credentials.session_token().unwrap().starts_with("AQoXdzELDDY"));
+        assert!(!format!("{role:?}").contains("9drTJvcXLB89EXAMPLE"), "Debug must not show the secret");
+    }
+
+    #[test]
+    fn error_responses_keep_hop_code_message_and_request_id() {
+        let arn = "arn:aws:iam::123456789012:role/PamResource";
+        let Err(Error::Aws(e)) = read_assume_role_response(Hop::ResourceRole, arn, 403, DENIED.as_bytes()) else {
+            panic!("expected an AWS error");
+        };
+        assert_eq!(e.hop, Hop::ResourceRole);
+        assert_eq!(e.status, 403);
+        assert_eq!(e.code, "AccessDenied");
+        assert!(e.message.contains("not authorized to perform: sts:AssumeRole"));
+        assert_eq!(e.request_id.as_deref(), Some("7d3b3e45-0000-4000-8000-000000000001"));
+        assert!(e.hint.contains("trust policy of arn:aws:iam::123456789012:role/PamResource"));
+        assert!(e.hint.contains("ExternalId"));
+    }
+
+    #[test]
+    fn malformed_and_truncated_bodies_are_upstream_errors() {
+        let truncated = &SUCCESS[..SUCCESS.len() / 2];
+        for body in [truncated, "<html>Service Unavailable</html>", "{}"] {
+            let result = read_assume_role_response(Hop::ResourceRole, "arn", 200, body.as_bytes());
+            assert!(matches!(result, Err(Error::Upstream(_))), "{body}: {result:?}");
+        }
+        let result = read_assume_role_response(Hop::ResourceRole, "arn", 503, b"<html>busy</html>");
+        assert!(matches!(result, Err(Error::Upstream(ref m)) if m.contains("503")), "{result:?}");
+    }
+
+    #[test]
+    fn the_request_carries_every_parameter_and_a_signed_token() {
+        let creds = Credentials::new("ASIAEXAMPLE", "secret", Some("the-token".into()), None, "test");
+        let endpoint = Endpoint { url: "https://sts.eu-west-1.amazonaws.com".into(), region: "eu-west-1".into() };
+        let call = AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/PamTarget",
+            session_name: "alice@example.com",
+            external_id: "proj-1",
+            duration_seconds: 1800,
+        };
+        let request = assume_role_request(&endpoint, &creds, &call, SystemTime::UNIX_EPOCH).unwrap();
+        let body = String::from_utf8(request.body().clone()).unwrap();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        for (key, value) in [
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", call.role_arn),
+            ("RoleSessionName", "alice@example.com"),
+            ("ExternalId", "proj-1"),
+            ("DurationSeconds", "1800"),
+        ] {
+            assert!(pairs.contains(&(key.into(), value.into())), "{key} missing from {body}");
+        }
+        assert_eq!(request.headers()["x-amz-security-token"], "the-token");
+        let auth = request.headers()["authorization"].to_str().unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/19700101/eu-west-1/sts/aws4_request"));
+        assert!(auth.contains("x-amz-security-token"), "the token must be signed: {auth}");
+    }
+}

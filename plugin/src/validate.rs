@@ -1,0 +1,225 @@
+//! Input rules. Every check names the field and the rule it broke, so a
+//! caller can fix the input without reading code (limits from AWS.md).
+
+use crate::error::{Result, invalid};
+use crate::partition::Partition;
+use std::time::Duration;
+
+/// STS rejects DurationSeconds below 15 minutes...
+pub const MIN_SESSION: Duration = Duration::from_secs(15 * 60);
+/// ...and role chaining (hop 2 is signed by hop 1's credentials) caps it at 1 hour.
+pub const MAX_SESSION: Duration = Duration::from_secs(60 * 60);
+
+/// A parsed IAM role ARN: `arn:{partition}:iam::{account}:role/{path/}{name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleArn {
+    pub arn: String,
+    pub partition: Partition,
+    pub account_id: String,
+    pub name: String,
+}
+
+impl RoleArn {
+    pub fn parse(field: &str, arn: &str) -> Result<RoleArn> {
+        let rule = "must look like arn:aws:iam::123456789012:role/NAME";
+        if !(20..=2048).contains(&arn.len()) {
+            return Err(invalid(field, format!("{rule} (20 to 2048 characters)")));
+        }
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, partition, service, region, account_id, resource] = parts[..] else {
+            return Err(invalid(field, rule));
+        };
+        if prefix != "arn" || service != "iam" || !region.is_empty() {
+            return Err(invalid(field, rule));
+        }
+        let partition = Partition::parse(partition).map_err(|why| invalid(field, why))?;
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(field, "the account id must be 12 digits"));
+        }
+        let Some(path_and_name) = resource.strip_prefix("role/") else {
+            return Err(invalid(field, format!("{rule}: the resource must start with role/")));
+        };
+        let name = path_and_name.rsplit('/').next().unwrap_or_default();
+        if !(1..=64).contains(&name.len()) || !name.chars().all(is_iam_name_char) {
+            return Err(invalid(field, "the role name must be 1 to 64 characters of [A-Za-z0-9+=,.@_-]"));
+        }
+        if path_and_name.split('/').any(|segment| segment.is_empty() || !segment.chars().all(is_iam_name_char)) {
+            return Err(invalid(field, "the role path may only hold [A-Za-z0-9+=,.@_-] between single slashes"));
+        }
+        Ok(RoleArn { arn: arn.to_string(), partition, account_id: account_id.to_string(), name: name.to_string() })
+    }
+}
+
+/// `[\w+=,.@-]`, the set AWS allows in role names and session names.
+pub fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+pub fn external_id(field: &str, id: &str) -> Result<()> {
+    let allowed = |c: char| is_iam_name_char(c) || c == ':' || c == '/';
+    if !(2..=1224).contains(&id.len()) || !id.chars().all(allowed) {
+        return Err(invalid(field, "must be 2 to 1224 characters of [A-Za-z0-9+=,.@:/_-]"));
+    }
+    Ok(())
+}
+
+/// Resource and account names: short, URL- and path-safe (`RES/NAME` on the CLI).
+pub fn name(field: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !first_ok || !rest_ok || name.len() > 63 {
+        return Err(invalid(
+            field,
+            "must be 1 to 63 characters of [A-Za-z0-9._-], starting with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// An email address as the identity of a user: one `@`, a dotted domain, no spaces.
+pub fn email(field: &str, email: &str) -> Result<()> {
+    let rule = "must be an email address like alice@example.com (at most 254 characters)";
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(invalid(field, rule));
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    let local_ok = !local.is_empty() && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '@');
+    if email.len() > 254 || !local_ok || !domain_ok {
+        return Err(invalid(field, rule));
+    }
+    Ok(())
+}
+
+/// A humantime duration within what role chaining allows; returns seconds.
+pub fn session_duration(field: &str, text: &str) -> Result<u32> {
+    let rule = "must be between 15m and 1h: STS's minimum is 15 minutes and role chaining caps sessions at 1 hour";
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| invalid(field, format!("{e}; write it like 15m, 30m or 1h")))?;
+    if duration < MIN_SESSION || duration > MAX_SESSION {
+        return Err(invalid(field, format!("{text} {rule}")));
+    }
+    if duration.subsec_nanos() != 0 {
+        return Err(invalid(field, "must be a whole number of seconds"));
+    }
+    u32::try_from(duration.as_secs()).map_err(|_| invalid(field, rule))
+}
+
+/// An AWS region name like `us-east-1` or `cn-north-1`.
+pub fn region(field: &str, region: &str) -> Result<()> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.len() <= 4
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    if !ok {
+        return Err(invalid(field, "must be an AWS region like us-east-1"));
+    }
+    Ok(())
+}
+
+pub fn description(field: &str, text: &str) -> Result<()> {
+    if text.chars().count() > 1024 || text.chars().any(char::is_control) {
+        return Err(invalid(field, "must be at most 1024 characters without control characters"));
+    }
+    Ok(())
+}
+
+/// An access policy entry: `alice@example.com`, `@example.com` or `group:ops`.
+pub fn allow_entry(field: &str, entry: &str) -> Result<()> {
+    let rule = "entries must be an email, an @domain or group:NAME";
+    if let Some(group) = entry.strip_prefix("group:") {
+        return name(field, group).map_err(|_| invalid(field, rule));
+    }
+    if let Some(domain) = entry.strip_prefix('@') {
+        return email(field, &format!("x@{domain}")).map_err(|_| invalid(field, rule));
+    }
+    email(field, entry).map_err(|_| invalid(field, rule))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Error;
+
+    fn field_of(result: Result<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(Error::InvalidInput(e)) => e.field,
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn role_arns_follow_the_iam_format() {
+        let arn = RoleArn::parse("role-arn", "arn:aws:iam::123456789012:role/ops/PamTarget").unwrap();
+        assert_eq!(arn.account_id, "123456789012");
+        assert_eq!(arn.name, "PamTarget");
+        assert_eq!(arn.partition, Partition::Aws);
+        let cn = RoleArn::parse("role-arn", "arn:aws-cn:iam::123456789012:role/R1").unwrap();
+        assert_eq!(cn.partition, Partition::AwsCn);
+        for bad in [
+            "arn:aws:iam::12345678901:role/R",      // 11 digits
+            "arn:aws:iam::123456789012:user/R",     // not a role
+            "arn:aws:sts::123456789012:role/R",     // wrong service
+            "arn:aws:iam:us-east-1:123456789012:role/R", // has a region
+            "arn:aws:iam::123456789012:role/",      // no name
+            "arn:aws:iam::123456789012:role/a b",   // space
+            "arn:aws:iam::123456789012:role//R",    // empty path segment
+            "arn:aws-iso:iam::123456789012:role/R", // partition without a console
+            "not an arn at all, really",
+        ] {
+            assert_eq!(field_of(RoleArn::parse("role-arn", bad)), "role-arn", "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsupported_partitions_are_named() {
+        let Err(Error::InvalidInput(e)) = RoleArn::parse("role-arn", "arn:aws-iso:iam::123456789012:role/R") else {
+            panic!("accepted aws-iso");
+        };
+        assert!(e.message.contains("aws-iso"), "{}", e.message);
+    }
+
+    #[test]
+    fn durations_are_bounded_by_role_chaining() {
+        assert_eq!(session_duration("duration", "15m").unwrap(), 900);
+        assert_eq!(session_duration("duration", "30m").unwrap(), 1800);
+        assert_eq!(session_duration("duration", "1h").unwrap(), 3600);
+        for bad in ["14m", "61m", "2h", "12h", "soon", ""] {
+            assert_eq!(field_of(session_duration("duration", bad)), "duration", "{bad}");
+        }
+        let Err(Error::InvalidInput(e)) = session_duration("duration", "2h") else { panic!() };
+        assert!(e.message.contains("role chaining"));
+    }
+
+    #[test]
+    fn external_ids_follow_sts_rules() {
+        assert!(external_id("external-id", "proj-123:env/prod").is_ok());
+        assert!(external_id("external-id", "x").is_err());
+        assert!(external_id("external-id", "has space").is_err());
+        assert!(external_id("external-id", &"a".repeat(1225)).is_err());
+    }
+
+    #[test]
+    fn names_emails_regions_and_policies() {
+        assert!(name("name", "prod-1").is_ok());
+        assert!(name("name", "a/b").is_err());
+        assert!(name("name", "-x").is_err());
+        assert!(email("user", "alice@example.com").is_ok());
+        for bad in ["alice", "@example.com", "alice@", "al ice@example.com", "alice@example"] {
+            assert!(email("user", bad).is_err(), "{bad}");
+        }
+        assert!(region("region", "us-east-1").is_ok());
+        assert!(region("region", "us-gov-west-1").is_ok());
+        assert!(region("region", "useast1").is_err());
+        for good in ["bob@example.com", "@example.com", "group:ops"] {
+            assert!(allow_entry("allow", good).is_ok(), "{good}");
+        }
+        for bad in ["bob", "group:", "@nodot"] {
+            assert!(allow_entry("allow", bad).is_err(), "{bad}");
+        }
+    }
+}

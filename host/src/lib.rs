@@ -1,1 +1,15 @@
+//! The pam-aws host: runs the pam-aws-console component in wasmtime with
+//! the imports it needs (outgoing HTTP behind an egress allow-list, a
+//! key-value store over SQLite or memory, configuration), and the CLI.
 
+pub mod bindings;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod egress;
+pub mod kv;
+pub mod output;
+pub mod runtime;
+
+/// The component built from `plugin/` by `build.rs`, embedded so the binary is one file.
+pub const PLUGIN_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pam_aws_plugin.wasm"));

@@ -1,1 +1,1 @@
-fn main() {}
+fn main() { std::process::exit(pam_aws_host::cli::main()) }

@@ -1,0 +1,207 @@
+//! The TOML configuration file (CONTRACT.md) and what it feeds: the store,
+//! the egress allow-list and the component's `wasi:config` keys.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub store: StoreSection,
+    pub aws: AwsSection,
+    pub egress: EgressSection,
+    pub server: ServerSection,
+    pub auth: AuthSection,
+    /// The folder relative paths (the SQLite file) are taken from.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub url: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection { url: "sqlite://pam.db".to_string() }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsSection {
+    pub region: Option<String>,
+    pub sts_endpoint: Option<String>,
+    pub federation_endpoint: Option<String>,
+    pub issuer: Option<String>,
+    pub external_id: Option<String>,
+    /// A named profile for the credential chain.
+    pub profile: Option<String>,
+    /// Explicit base credentials; otherwise the standard AWS chain is used.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressSection {
+    /// Extra `host[:port]` entries the component may reach.
+    pub allow: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+}
+
+impl Default for EgressSection {
+    fn default() -> Self {
+        EgressSection { allow: Vec::new(), connect_timeout: Duration::from_secs(5), response_timeout: Duration::from_secs(15) }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub mode: Option<String>,
+    pub hs256_secret: Option<String>,
+    pub public_key: Option<String>,
+    pub jwks: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub email_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub admin_groups: Vec<String>,
+}
+
+impl Config {
+    /// Reads `path`, or `./pam-aws.toml` if present, or the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let default = Path::new("pam-aws.toml");
+        let path = match path {
+            Some(path) => Some(path),
+            None if default.exists() => Some(default),
+            None => None,
+        };
+        let Some(path) = path else {
+            return Ok(Config { base_dir: PathBuf::from("."), ..Config::default() });
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if config.base_dir.as_os_str().is_empty() {
+            config.base_dir = PathBuf::from(".");
+        }
+        Ok(config)
+    }
+
+    pub fn region(&self) -> &str {
+        self.aws.region.as_deref().unwrap_or("us-east-1")
+    }
+
+    /// The default allow-list: the configured partition's STS and sign-in
+    /// hosts, the operator's endpoint overrides, then `[egress] allow`.
+    pub fn egress_allow_list(&self) -> Vec<String> {
+        let region = self.region();
+        let mut allow = if region.starts_with("cn-") {
+            vec![format!("sts.{region}.amazonaws.com.cn"), "signin.amazonaws.cn".to_string()]
+        } else if region.starts_with("us-gov-") {
+            vec![format!("sts.{region}.amazonaws.com"), "signin.amazonaws-us-gov.com".to_string()]
+        } else {
+            vec![format!("sts.{region}.amazonaws.com"), "signin.aws.amazon.com".to_string()]
+        };
+        for endpoint in [&self.aws.sts_endpoint, &self.aws.federation_endpoint].into_iter().flatten() {
+            if let Ok(url) = url::Url::parse(endpoint)
+                && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+            {
+                allow.push(format!("{host}:{port}"));
+            }
+        }
+        allow.extend(self.egress.allow.iter().cloned());
+        allow
+    }
+
+    /// The component's `wasi:config` keys, without credentials.
+    pub fn component_vars(&self) -> Vec<(String, String)> {
+        let mut vars = vec![("sts-region".to_string(), self.region().to_string())];
+        let optional = [
+            ("sts-endpoint", &self.aws.sts_endpoint),
+            ("federation-endpoint", &self.aws.federation_endpoint),
+            ("issuer", &self.aws.issuer),
+            ("external-id", &self.aws.external_id),
+            ("auth-mode", &self.auth.mode),
+            ("jwt-hs256-secret", &self.auth.hs256_secret),
+            ("jwt-public-key", &self.auth.public_key),
+            ("jwt-jwks", &self.auth.jwks),
+            ("jwt-issuer", &self.auth.issuer),
+            ("jwt-audience", &self.auth.audience),
+            ("jwt-email-claim", &self.auth.email_claim),
+            ("jwt-groups-claim", &self.auth.groups_claim),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                vars.push((key.to_string(), value.clone()));
+            }
+        }
+        if !self.auth.admin_groups.is_empty() {
+            vars.push(("admin-groups".to_string(), self.auth.admin_groups.join(",")));
+        }
+        vars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let text = r#"
+[store]
+url = "sqlite://pam.db"
+[aws]
+region = "eu-west-1"
+sts_endpoint = "http://127.0.0.1:5000"
+issuer = "pam-aws"
+external_id = "my-project-id"
+[egress]
+allow = ["127.0.0.1:5001"]
+connect_timeout = "2s"
+[server]
+listen = "127.0.0.1:8080"
+[auth]
+mode = "jwt"
+admin_groups = ["pam-admins"]
+"#;
+        let config: Config = toml::from_str(text).unwrap();
+        assert_eq!(config.egress.connect_timeout, Duration::from_secs(2));
+        let allow = config.egress_allow_list();
+        assert_eq!(allow, ["sts.eu-west-1.amazonaws.com", "signin.aws.amazon.com", "127.0.0.1:5000", "127.0.0.1:5001"]);
+        let vars = config.component_vars();
+        assert!(vars.contains(&("sts-region".into(), "eu-west-1".into())));
+        assert!(vars.contains(&("external-id".into(), "my-project-id".into())));
+        assert!(vars.contains(&("admin-groups".into(), "pam-admins".into())));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<Config>("[aws]\nregoin = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn partitions_pick_their_default_endpoints() {
+        let config: Config = toml::from_str("[aws]\nregion = \"cn-north-1\"").unwrap();
+        assert_eq!(config.egress_allow_list(), ["sts.cn-north-1.amazonaws.com.cn", "signin.amazonaws.cn"]);
+    }
+}

@@ -1,0 +1,150 @@
+//! wasmtime for the component: one engine and pre-linked component per
+//! process, a fresh store and instance per call, compiled code cached on
+//! disk so a CLI call does not recompile.
+
+use crate::bindings::{Plugin, PluginPre};
+use crate::egress::Egress;
+use crate::kv::{self, Backend, KvView};
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Linear memory one instance may grow to.
+const MEMORY_LIMIT: usize = 64 << 20;
+
+/// Everything one instance of the component sees.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: Egress,
+    config: WasiConfigVariables,
+    backend: Arc<dyn Backend>,
+    bucket: String,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+/// What a call needs besides the component: config keys, store, egress.
+pub struct CallContext {
+    pub vars: Vec<(String, String)>,
+    pub backend: Arc<dyn Backend>,
+    pub egress: Egress,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    pre: PluginPre<HostState>,
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) and links `wasm`.
+    pub fn new(wasm: &[u8]) -> Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = load_component(&engine, wasm)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut HostState| WasiConfig::new(&state.config))?;
+        kv::add_to_linker(&mut linker, |state: &mut HostState| KvView {
+            table: &mut state.table,
+            backend: &state.backend,
+            allowed_bucket: &state.bucket,
+        })?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| anyhow::Error::from(e).context("linking the component"))?;
+        let pre = PluginPre::new(pre)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    /// A fresh instance for one call.
+    pub async fn instantiate(&self, call: CallContext) -> Result<(Store<HostState>, Plugin)> {
+        let bucket = call.vars.iter().find(|(k, _)| k == "kv-bucket").map(|(_, v)| v.clone()).unwrap_or_default();
+        let state = HostState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress: call.egress,
+            config: call.vars.into_iter().collect(),
+            backend: call.backend,
+            bucket,
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).instances(4).build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let plugin = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow::Error::from(e).context("instantiating the component"))?;
+        Ok((store, plugin))
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PAM_AWS_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+    Some(base.join("pam-aws"))
+}
+
+/// The cache key: the component's bytes and the engine's compatibility hash
+/// (wasmtime version, target, settings), so a stale artefact is never loaded.
+fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = Sha256::digest(wasm);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{hex}-{:016x}.cwasm", hasher.finish())
+}
+
+fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    let Some(dir) = cache_dir() else {
+        return Ok(Component::new(engine, wasm)?);
+    };
+    let path = dir.join(cache_key(engine, wasm));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this same
+        // engine configuration (the key includes its compatibility hash).
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(error = %e, path = %path.display(), "ignoring unreadable compiled component"),
+        }
+    }
+    let component = Component::new(engine, wasm).map_err(|e| anyhow::Error::from(e).context("compiling the component"))?;
+    // The cache is an optimisation: failing to write it is not an error.
+    if let Err(e) = write_atomically(&dir, &path, &component.serialize()?) {
+        tracing::debug!(error = %e, "not caching the compiled component");
+    }
+    Ok(component)
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)
+}

@@ -1,0 +1,243 @@
+//! The WIT shell: [`Platform`] over the WASI imports, and the exported
+//! `broker` interface handed to [`Broker`]. No logic lives here.
+
+use crate::bindings::exports::pam::aws_console::broker::Guest;
+use crate::bindings::wasi::clocks::monotonic_clock;
+use crate::bindings::wasi::config::store as wasi_config;
+use crate::bindings::wasi::http::outgoing_handler;
+use crate::bindings::wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use crate::bindings::wasi::io::poll;
+use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::keyvalue::store as wasi_kv;
+use crate::broker::Broker;
+use crate::error::{Result, config, storage};
+use crate::model::{
+    AccessGrant, AccessRequest, Account, AuditEvent, Error, NewAccount, NewResource, Resource, Session, SessionFilter,
+};
+use crate::platform::{KeyValue, Platform};
+use std::time::{Duration, SystemTime};
+
+/// Per-request network limits; the host may enforce tighter ones.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
+/// STS and sign-in answers are a few KiB; anything far larger is refused.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// `blocking-write-and-flush` accepts at most 4096 bytes per call.
+const WRITE_CHUNK: usize = 4096;
+
+struct Wasi {
+    bucket: Bucket,
+}
+
+struct Bucket(wasi_kv::Bucket);
+
+fn kv_error(e: wasi_kv::Error) -> Error {
+    storage(match e {
+        wasi_kv::Error::NoSuchStore => "the key-value bucket does not exist".to_string(),
+        wasi_kv::Error::AccessDenied => "access to the key-value bucket was denied".to_string(),
+        wasi_kv::Error::Other(why) => why,
+    })
+}
+
+impl KeyValue for Bucket {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.0.get(key).map_err(kv_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.0.set(key, value).map_err(kv_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.0.delete(key).map_err(kv_error)
+    }
+
+    fn keys(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.0.list_keys(cursor).map_err(kv_error)?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) if Some(next) != cursor => cursor = Some(next),
+                _ => return Ok(keys),
+            }
+        }
+    }
+}
+
+fn read_config(key: &str) -> Result<Option<String>> {
+    wasi_config::get(key).map_err(|e| {
+        config(match e {
+            wasi_config::Error::Upstream(why) | wasi_config::Error::Io(why) => format!("cannot read {key}: {why}"),
+        })
+    })
+}
+
+impl Wasi {
+    fn open() -> Result<Wasi> {
+        let name = read_config("kv-bucket")?.unwrap_or_default();
+        let bucket = wasi_kv::open(&name).map_err(kv_error)?;
+        Ok(Wasi { bucket: Bucket(bucket) })
+    }
+}
+
+impl Platform for Wasi {
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+        send(request)
+    }
+
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn config(&self, key: &str) -> Result<Option<String>> {
+        read_config(key)
+    }
+
+    fn store(&self) -> &dyn KeyValue {
+        &self.bucket
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One request through `wasi:http/outgoing-handler`, with timeouts and a
+/// size cap. Errors never include the URL: a sign-in URL holds credentials.
+fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+    let (parts, body) = request.into_parts();
+    let headers: Vec<(String, Vec<u8>)> =
+        parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
+    let fields = Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match parts.method {
+        http::Method::GET => Method::Get,
+        http::Method::POST => Method::Post,
+        ref other => Method::Other(other.to_string()),
+    };
+    let scheme = match parts.uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        _ => Scheme::Https,
+    };
+    let set = [
+        outgoing.set_method(&method),
+        outgoing.set_scheme(Some(&scheme)),
+        outgoing.set_authority(parts.uri.authority().map(|a| a.as_str())),
+        outgoing.set_path_with_query(parts.uri.path_and_query().map(|p| p.as_str())),
+    ];
+    if set.iter().any(Result::is_err) {
+        return Err("the request URL was refused by the host".to_string());
+    }
+    let options = RequestOptions::new();
+    // Hosts that do not support a timeout answer Err; the deadline below still applies.
+    let _ = options.set_connect_timeout(Some(nanos(CONNECT_TIMEOUT)));
+    let _ = options.set_first_byte_timeout(Some(nanos(RESPONSE_TIMEOUT)));
+    let _ = options.set_between_bytes_timeout(Some(nanos(RESPONSE_TIMEOUT)));
+
+    let outgoing_body = outgoing.body().map_err(|()| "the request body was already taken".to_string())?;
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("request refused: {e:?}"))?;
+    {
+        let stream = outgoing_body.write().map_err(|()| "cannot write the request body".to_string())?;
+        for chunk in body.chunks(WRITE_CHUNK) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| format!("writing the request body failed: {e:?}"))?;
+        }
+    }
+    OutgoingBody::finish(outgoing_body, None).map_err(|e| format!("finishing the request body failed: {e:?}"))?;
+
+    let deadline = monotonic_clock::subscribe_duration(nanos(CONNECT_TIMEOUT + RESPONSE_TIMEOUT));
+    let ready = future.subscribe();
+    loop {
+        if let Some(answer) = future.get() {
+            let response = answer
+                .map_err(|()| "the response was already taken".to_string())?
+                .map_err(|e| format!("request failed: {e:?}"))?;
+            return read_response(response);
+        }
+        let woken = poll::poll(&[&ready, &deadline]);
+        if woken.contains(&1) && !woken.contains(&0) {
+            return Err(format!("no response within {}s", (CONNECT_TIMEOUT + RESPONSE_TIMEOUT).as_secs()));
+        }
+    }
+}
+
+fn read_response(
+    response: crate::bindings::wasi::http::types::IncomingResponse,
+) -> Result<http::Response<Vec<u8>>, String> {
+    let status = response.status();
+    let body = response.consume().map_err(|()| "the response body was already taken".to_string())?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|()| "the response body stream was already taken".to_string())?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > MAX_RESPONSE_BYTES {
+                        return Err(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"));
+                    }
+                }
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(format!("reading the response failed: {}", e.to_debug_string()));
+                }
+            }
+        }
+    }
+    http::Response::builder().status(status).body(bytes).map_err(|e| format!("invalid response: {e}"))
+}
+
+fn broker() -> Result<Broker<Wasi>> {
+    Ok(Broker::new(Wasi::open()?))
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn create_resource(actor: String, input: NewResource) -> Result<Resource> {
+        broker()?.create_resource(&actor, input)
+    }
+
+    fn list_resources() -> Result<Vec<Resource>> {
+        broker()?.list_resources()
+    }
+
+    fn get_resource(name: String) -> Result<Resource> {
+        broker()?.get_resource(&name)
+    }
+
+    fn delete_resource(actor: String, name: String) -> Result<()> {
+        broker()?.delete_resource(&actor, &name)
+    }
+
+    fn create_account(actor: String, input: NewAccount) -> Result<Account> {
+        broker()?.create_account(&actor, input)
+    }
+
+    fn list_accounts(resource: Option<String>) -> Result<Vec<Account>> {
+        broker()?.list_accounts(resource.as_deref())
+    }
+
+    fn get_account(resource: String, name: String) -> Result<Account> {
+        broker()?.get_account(&resource, &name)
+    }
+
+    fn delete_account(actor: String, resource: String, name: String) -> Result<()> {
+        broker()?.delete_account(&actor, &resource, &name)
+    }
+
+    fn access(request: AccessRequest) -> Result<AccessGrant> {
+        broker()?.access(request)
+    }
+
+    fn list_sessions(filter: SessionFilter) -> Result<Vec<Session>> {
+        broker()?.list_sessions(filter)
+    }
+
+    fn list_audit_events(limit: Option<u32>) -> Result<Vec<AuditEvent>> {
+        broker()?.list_audit_events(limit)
+    }
+}
+
+crate::bindings::export!(Component with_types_in crate::bindings);

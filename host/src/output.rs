@@ -4,7 +4,7 @@
 use crate::bindings::types::{
     Account, AuditEvent, Error, Hop, Outcome, Resource, Session, SessionStatus,
 };
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::{Value, json};
 
 pub fn resource_json(r: &Resource) -> Value {
@@ -137,7 +137,7 @@ pub fn exit_code(error: &Error) -> i32 {
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    table.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
     table
 }
 

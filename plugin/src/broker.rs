@@ -361,7 +361,7 @@ fn rfc3339(time: OffsetDateTime) -> String {
 /// STS's `Expiration` as our RFC 3339 UTC form.
 fn normalise_time(text: &str) -> Result<String> {
     OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| rfc3339(t.to_offset(time::UtcOffset::UTC)))
+        .map(|t| rfc3339(t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t)))
         .map_err(|_| upstream(format!("{}: STS returned an Expiration that is not RFC 3339", Hop::TargetRole)))
 }
 

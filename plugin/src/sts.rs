@@ -129,11 +129,20 @@ struct ResponseMetadata {
     request_id: String,
 }
 
+/// AWS answers `<ErrorResponse><Error>…`; some implementations (moto's
+/// auth layer) wrap it as `<Errors><Error>…`, which botocore accepts too.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ErrorResponse {
-    error: ErrorDetail,
+    error: Option<ErrorDetail>,
+    errors: Option<WrappedError>,
     request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WrappedError {
+    error: ErrorDetail,
 }
 
 #[derive(Deserialize)]
@@ -169,14 +178,17 @@ pub fn read_assume_role_response(hop: Hop, role_arn: &str, status: u16, body: &[
 }
 
 fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
-    match quick_xml::de::from_str::<ErrorResponse>(text) {
-        Ok(response) => {
-            let code = response.error.code;
-            let message = response.error.message.unwrap_or_default();
+    let parsed = quick_xml::de::from_str::<ErrorResponse>(text)
+        .ok()
+        .and_then(|response| Some((response.error.or(response.errors.map(|e| e.error))?, response.request_id)));
+    match parsed {
+        Some((error, request_id)) => {
+            let code = error.code;
+            let message = error.message.unwrap_or_default();
             let hint = diagnose(hop, &code, &message, role_arn);
-            Error::Aws(AwsError { hop, status, code, message, request_id: response.request_id, hint })
+            Error::Aws(AwsError { hop, status, code, message, request_id, hint })
         }
-        Err(_) => upstream(format!("{hop}: STS answered HTTP {status} without an STS error document")),
+        None => upstream(format!("{hop}: STS answered HTTP {status} without an STS error document")),
     }
 }
 
@@ -271,6 +283,18 @@ mod tests {
         assert_eq!(e.request_id.as_deref(), Some("7d3b3e45-0000-4000-8000-000000000001"));
         assert!(e.hint.contains("trust policy of arn:aws:iam::123456789012:role/PamResource"));
         assert!(e.hint.contains("ExternalId"));
+    }
+
+    #[test]
+    fn wrapped_error_documents_are_understood() {
+        let body = r#"<?xml version="1.0" encoding="utf-8"?>
+<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"#;
+        let Err(Error::Aws(e)) = read_assume_role_response(Hop::ResourceRole, "arn", 403, body.as_bytes()) else {
+            panic!("expected an AWS error");
+        };
+        assert_eq!(e.code, "SignatureDoesNotMatch");
+        assert_eq!(e.request_id, None);
+        assert!(e.hint.contains("clock"));
     }
 
     #[test]

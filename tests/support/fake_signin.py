@@ -1,0 +1,51 @@
+"""A stand-in for the AWS sign-in federation endpoint, which nothing offline
+implements. It answers getSigninToken like AWS does (and refuses
+SessionDuration, as AWS does for role-chained credentials), and records
+every request so tests can see what was sent.
+
+usage: fake_signin.py PORT
+  GET /federation?Action=getSigninToken&Session=…  -> {"SigninToken": "…"}
+  GET /_requests                                   -> the recorded requests
+"""
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+RECORDED = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/_requests":
+            return self.answer(200, RECORDED)
+        RECORDED.append({"path": url.path, "query": query})
+        if url.path != "/federation" or query.get("Action") != "getSigninToken":
+            return self.answer(400, {"error": "unsupported request"})
+        if "SessionDuration" in query:
+            return self.answer(400, {"error": "Invalid Credentials Parameter"})
+        try:
+            session = json.loads(query["Session"])
+            key_id = session["sessionId"]
+            assert session["sessionKey"] and session["sessionToken"]
+        except (KeyError, ValueError, AssertionError):
+            return self.answer(400, {"error": "bad Session parameter"})
+        self.answer(200, {"SigninToken": f"token-for-{key_id}"})
+
+    def answer(self, status: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

@@ -174,7 +174,7 @@ pub fn main() -> i32 {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAM_AWS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,pam_aws_host=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

@@ -3,13 +3,14 @@ implements. It answers getSigninToken like AWS does (and refuses
 SessionDuration, as AWS does for role-chained credentials), and records
 every request so tests can see what was sent.
 
-usage: fake_signin.py PORT
+usage: fake_signin.py PORT [--until-stdin-closes]
   GET /federation?Action=getSigninToken&Session=…  -> {"SigninToken": "…"}
   GET /_requests                                   -> the recorded requests
 """
 
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -48,4 +49,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    if "--until-stdin-closes" in sys.argv:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sys.stdin.read()
+    else:
+        server.serve_forever()

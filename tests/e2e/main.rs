@@ -1,0 +1,263 @@
+//! End to end: the embedded component, run by the `pam-aws` CLI, against
+//! moto (IAM auth on: signatures, policies, trust and ExternalId checked)
+//! and the fake sign-in endpoint.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url).expect("a URL").query_pairs().into_owned().collect()
+}
+
+fn time_of(value: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(value.as_str().expect("a time"), &Rfc3339).expect("RFC 3339")
+}
+
+/// moto's AssumeRole records for `role` with `session`.
+fn assumed(role: &str, session: &str) -> Vec<Value> {
+    moto_assumed_roles()
+        .into_iter()
+        .filter(|r| r["role_arn"] == role && r["session_name"] == session)
+        .collect()
+}
+
+#[test]
+fn access_runs_both_hops_and_returns_a_console_url() {
+    let w = world();
+    let pam = Pam::new();
+    let resource = pam.create_resource("prod");
+    assert_eq!(resource["aws_account_id"], ACCOUNT);
+    assert_eq!(resource["partition"], "aws");
+    assert_eq!(resource["external_id"], EXTERNAL_ID);
+    let account = pam.create_account("prod", "admin", "30m");
+    assert_eq!(account["session_duration"], "30m");
+    assert_eq!(account["session_duration_seconds"], 1800);
+
+    let grant = pam.json(&["access", "prod/admin", "--user", ALICE]);
+
+    // Both hops carried the external id; hop 2 the user's session name.
+    let hop1 = assumed(&w.resource_role, ALICE);
+    let hop2 = assumed(&w.target_role, ALICE);
+    assert_eq!((hop1.len(), hop2.len()), (1, 1), "one AssumeRole per hop");
+    assert_eq!(hop1[0]["external_id"], EXTERNAL_ID);
+    assert_eq!(hop2[0]["external_id"], EXTERNAL_ID);
+    assert_eq!(hop2[0]["session_name"], ALICE);
+
+    // getSigninToken got hop 2's credentials and no SessionDuration.
+    let hop2_key = hop2[0]["access_key_id"].as_str().expect("key id");
+    let token_request = signin_requests()
+        .into_iter()
+        .rev()
+        .find(|r| r["query"]["Session"].as_str().is_some_and(|s| s.contains(hop2_key)))
+        .expect("a getSigninToken request with hop 2's key");
+    assert_eq!(token_request["query"]["Action"], "getSigninToken");
+    assert!(token_request["query"].get("SessionDuration").is_none());
+    let session_json: Value = serde_json::from_str(token_request["query"]["Session"].as_str().unwrap()).unwrap();
+    assert_eq!(session_json["sessionKey"], hop2[0]["secret_access_key"]);
+    assert_eq!(session_json["sessionToken"], hop2[0]["session_token"]);
+
+    // The login URL's parts.
+    let url = grant["url"].as_str().expect("url");
+    assert!(url.starts_with(&format!("{}?", w.signin)), "{url}");
+    let params = query(url);
+    assert_eq!(params["Action"], "login");
+    assert_eq!(params["Issuer"], "https://pam.example.test/");
+    assert_eq!(params["Destination"], "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1");
+    assert_eq!(params["SigninToken"], format!("token-for-{hop2_key}"));
+
+    // The session record: who, what, and a lifetime of the account's duration.
+    let session = &grant["session"];
+    assert_eq!(session["user"], ALICE);
+    assert_eq!(session["resource"], "prod");
+    assert_eq!(session["account"], "admin");
+    assert_eq!(session["role_arn"], w.target_role);
+    assert_eq!(session["assumed_role_arn"], format!("arn:aws:sts::{ACCOUNT}:assumed-role/PamTargetRole/{ALICE}"));
+    assert_eq!(session["assumed_role_id"], hop2[0]["user_id"]);
+    assert_eq!(session["role_session_name"], ALICE);
+    assert_eq!(session["status"], "active");
+    let lifetime = time_of(&session["expires_at"]) - time_of(&session["created_at"]);
+    assert!((1795..=1805).contains(&lifetime.whole_seconds()), "DurationSeconds 1800 sent: {lifetime}");
+
+    let sessions = pam.json(&["sessions", "--active", "--user", ALICE]);
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+    assert_eq!(sessions[0]["id"], session["id"]);
+    assert_eq!(pam.json(&["sessions", "--user", BOB]).as_array().map(Vec::len), Some(0));
+
+    // Audit: creations and the grant, newest first, with STS request ids.
+    let audit = pam.json(&["audit"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["access.grant", "account.create", "resource.create"]);
+    let grant_event = &audit[0];
+    assert_eq!(grant_event["outcome"], "success");
+    assert_eq!(grant_event["actor"], ALICE);
+    assert_eq!(grant_event["session"], session["id"]);
+    assert_eq!(grant_event["request_ids"].as_array().map(Vec::len), Some(2), "one per hop");
+
+    // No secret reached the store: base keys, both hops' credentials, the token.
+    let stored = pam.store_bytes();
+    assert!(!stored.is_empty());
+    let mut secrets = vec![w.secret_access_key.clone(), format!("token-for-{hop2_key}")];
+    for hop in hop1.iter().chain(&hop2) {
+        secrets.push(hop["secret_access_key"].as_str().unwrap().to_string());
+        secrets.push(hop["session_token"].as_str().unwrap().to_string());
+    }
+    for secret in &secrets {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret was written to the store"
+        );
+    }
+}
+
+#[test]
+fn human_output_prints_the_url_and_tables() {
+    let pam = Pam::new();
+    pam.create_resource("tables");
+    pam.create_account("tables", "ro", "15m");
+    let run = pam.run(&["access", "tables/ro", "--user", BOB]).ok();
+    assert!(run.stdout.trim().starts_with(&world().signin), "only the URL on stdout: {}", run.stdout);
+    assert!(run.stderr.contains("session "), "{}", run.stderr);
+    let listing = pam.run(&["account", "list"]).ok().stdout;
+    assert!(listing.contains("tables/ro") && listing.contains("15m"), "{listing}");
+    let sessions = pam.run(&["sessions"]).ok().stdout;
+    assert!(sessions.contains(BOB) && sessions.contains("active"), "{sessions}");
+}
+
+#[test]
+fn long_emails_get_a_valid_distinct_session_name() {
+    let pam = Pam::new();
+    pam.create_resource("long");
+    pam.create_account("long", "admin", "1h");
+    let grant = pam.json(&["access", "long/admin", "--user", LONG_EMAIL]);
+    let name = grant["session"]["role_session_name"].as_str().unwrap().to_string();
+    assert!(name.len() <= 64 && name.starts_with("firstname.middlename"), "{name}");
+    assert_ne!(name, LONG_EMAIL);
+    let hop2 = assumed(&world().target_role, &name);
+    assert!(!hop2.is_empty(), "moto saw session name {name}");
+}
+
+#[test]
+fn a_wrong_external_id_is_refused_by_the_trust_policy() {
+    let pam = Pam::new();
+    let run = pam.run(&[
+        "resource", "create", "--name", "wrong", "--role-arn", &world().resource_role, "--external-id",
+        "not-the-project", "--json",
+    ]);
+    assert_eq!(run.code, 4, "denied by AWS: {}", run.stderr);
+    let error = &run.json()["error"];
+    assert_eq!(error["kind"], "aws");
+    assert_eq!(error["hop"], "resource-role");
+    assert_eq!(error["code"], "AccessDenied");
+    assert!(error["hint"].as_str().unwrap().contains("ExternalId"));
+    assert!(run.stderr.contains("hop 1 (Resource Role) failed: AWS AccessDenied"), "{}", run.stderr);
+    // What moto actually received: the wrong id, which it refused.
+    assert!(moto_assumed_roles().iter().all(|r| r["external_id"] != "not-the-project"));
+    assert_eq!(pam.json(&["resource", "list"]), serde_json::json!([]), "nothing stored");
+    let audit = pam.json(&["audit"]);
+    assert_eq!(audit[0]["action"], "resource.create");
+    assert_eq!(audit[0]["outcome"], "denied");
+}
+
+#[test]
+fn a_target_role_the_resource_role_may_not_assume_is_refused() {
+    let pam = Pam::new();
+    pam.create_resource("other");
+    let run = pam.run(&[
+        "account", "create", "--resource", "other", "--name", "nope", "--role-arn", &world().other_role,
+        "--duration", "30m", "--json",
+    ]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let error = &run.json()["error"];
+    assert_eq!((error["hop"].as_str(), error["code"].as_str()), (Some("target-role"), Some("AccessDenied")));
+    assert!(error["hint"].as_str().unwrap().contains("permission policy allows sts:AssumeRole"));
+    assert_eq!(pam.json(&["account", "list"]), serde_json::json!([]), "nothing stored");
+}
+
+#[test]
+fn bad_base_credentials_are_refused() {
+    let mut pam = Pam::new();
+    pam.set_env("AWS_SECRET_ACCESS_KEY", "definitely-not-the-secret");
+    let run = pam.run(&["resource", "create", "--name", "badsig", "--role-arn", &world().resource_role, "--json"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.json()["error"]["code"], "SignatureDoesNotMatch");
+    assert!(!run.stderr.contains("definitely-not-the-secret"), "no secret in messages");
+
+    pam.set_env("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000");
+    let run = pam.run(&["resource", "create", "--name", "badkey", "--role-arn", &world().resource_role, "--json"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(run.json()["error"]["code"], "InvalidClientTokenId");
+    assert_eq!(pam.json(&["resource", "list"]), serde_json::json!([]));
+}
+
+#[test]
+fn invalid_input_names_the_field_and_changes_nothing() {
+    let pam = Pam::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["resource", "create", "--name", "r", "--role-arn", "arn:aws:iam::123:role/R"], "role-arn"),
+        (&["resource", "create", "--name", "bad/name", "--role-arn", &world().resource_role], "name"),
+        (&["resource", "create", "--name", "r", "--role-arn", &world().resource_role, "--external-id", "a b"], "external-id"),
+        (&["access", "prod", "--user", ALICE], "target"),
+        (&["access", "prod/admin", "--user", "not-an-email"], "user"),
+    ];
+    for (args, field) in cases {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let run = pam.run(&all);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.json()["error"]["field"], *field, "{args:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line on stderr: {}", run.stderr);
+    }
+    pam.create_resource("valid");
+    let run = pam.run(&[
+        "account", "create", "--resource", "valid", "--name", "long", "--role-arn", &world().target_role,
+        "--duration", "2h", "--json",
+    ]);
+    assert_eq!(run.code, 2);
+    let error = &run.json()["error"];
+    assert_eq!(error["field"], "duration");
+    assert!(error["message"].as_str().unwrap().contains("role chaining"), "{error}");
+
+    let missing = pam.run(&["access", "valid/nothing", "--user", ALICE, "--json"]);
+    assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
+    assert_eq!(missing.json()["error"]["kind"], "not_found");
+
+    assert_eq!(pam.json(&["account", "list"]), serde_json::json!([]));
+    let audit = pam.json(&["audit"]);
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "only the valid resource.create: {audit}");
+}
+
+#[test]
+fn unreachable_sts_is_an_upstream_failure() {
+    let pam = Pam::with_config("");
+    pam.create_resource("net");
+    pam.create_account("net", "admin", "30m");
+    // Same config but STS on a port nothing listens on (and allowed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config_path = pam.dir.path().join("pam-aws.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replace(&world().moto, &format!("http://127.0.0.1:{port}"));
+    std::fs::write(&config_path, config).unwrap();
+    let run = pam.run(&["access", "net/admin", "--user", ALICE, "--json"]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(run.json()["error"]["kind"], "upstream");
+    let audit = pam.json(&["audit", "--limit", "1"]);
+    assert_eq!(audit[0]["action"], "access.fail");
+    assert_eq!(audit[0]["outcome"], "failure");
+    assert_eq!(pam.json(&["sessions"]), serde_json::json!([]), "no session for a failed access");
+}
+
+#[test]
+fn the_embedded_component_can_be_written_and_run() {
+    let pam = Pam::new();
+    let out = pam.dir.path().join("plugin.wasm");
+    pam.run(&["component", "--out", out.to_str().unwrap()]).ok();
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[..4], b"\0asm");
+    assert_eq!(&bytes[4..8], &[0x0d, 0x00, 0x01, 0x00], "a component, not a core module");
+    let listed = pam.json(&["--plugin", out.to_str().unwrap(), "resource", "list"]);
+    assert_eq!(listed, serde_json::json!([]));
+}

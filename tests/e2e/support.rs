@@ -1,0 +1,237 @@
+//! The world the end-to-end tests run in: one moto server with IAM auth on
+//! and one fake sign-in endpoint per test process, and a `pam-aws` CLI with
+//! its own config and SQLite store per test.
+
+use serde_json::Value;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const EXTERNAL_ID: &str = "proj-e2e-7f3a";
+pub const ALICE: &str = "alice@example.com";
+pub const BOB: &str = "bob@example.com";
+/// Longer than a role session name may be: gets a prefix and a hash.
+pub const LONG_EMAIL: &str = "firstname.middlename.lastname.department.team@subsidiary.example.com";
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("PAM_AWS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(python.exists(), "{} is missing: run scripts/setup first", python.display());
+    python
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A helper process that exits when our end of its stdin closes (when the
+/// test process exits, however it exits).
+struct Helper {
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
+    let mut child = Command::new(python())
+        .arg(root().join("tests/support").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {script}: {e}"));
+    let stdin = child.stdin.take().expect("helper stdin");
+    wait_for_port(port, script);
+    Helper { _child: child, _stdin: stdin }
+}
+
+/// What `moto_setup.py` created.
+pub struct World {
+    pub moto: String,
+    pub signin: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub resource_role: String,
+    pub target_role: String,
+    pub other_role: String,
+    _helpers: Mutex<Vec<Helper>>,
+}
+
+pub fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let moto_port = free_port();
+        let moto_helper = spawn_helper("moto_server.py", &[&moto_port.to_string()], moto_port);
+        let signin_port = free_port();
+        let signin_helper =
+            spawn_helper("fake_signin.py", &[&signin_port.to_string(), "--until-stdin-closes"], signin_port);
+        let moto = format!("http://127.0.0.1:{moto_port}");
+        let hashed = pam_aws_plugin::session_name::role_session_name(LONG_EMAIL);
+        let sessions = [pam_aws_plugin::broker::VALIDATION_SESSION, ALICE, BOB, hashed.as_str()];
+        let output = Command::new(python())
+            .arg(root().join("tests/support/moto_setup.py"))
+            .args([moto.as_str(), EXTERNAL_ID])
+            .args(sessions)
+            .output()
+            .expect("running moto_setup.py");
+        assert!(output.status.success(), "moto_setup.py: {}", String::from_utf8_lossy(&output.stderr));
+        let setup: Value = serde_json::from_slice(&output.stdout).expect("moto_setup.py prints JSON");
+        let text = |key: &str| setup[key].as_str().expect(key).to_string();
+        World {
+            moto,
+            signin: format!("http://127.0.0.1:{signin_port}/federation"),
+            access_key_id: text("access_key_id"),
+            secret_access_key: text("secret_access_key"),
+            resource_role: text("resource_role_arn"),
+            target_role: text("target_role_arn"),
+            other_role: text("other_role_arn"),
+            _helpers: Mutex::new(vec![moto_helper, signin_helper]),
+        }
+    })
+}
+
+pub fn get_json(url: &str) -> Value {
+    let mut body = String::new();
+    ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .into_body()
+        .into_reader()
+        .read_to_string(&mut body)
+        .expect("reading a response");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url} is not JSON: {e}"))
+}
+
+/// moto's record of every AssumeRole it answered.
+pub fn moto_assumed_roles() -> Vec<Value> {
+    let data = get_json(&format!("{}/moto-api/data.json", world().moto));
+    data["sts"]["AssumedRole"].as_array().cloned().unwrap_or_default()
+}
+
+/// Requests the fake sign-in endpoint received.
+pub fn signin_requests() -> Vec<Value> {
+    let base = world().signin.trim_end_matches("/federation");
+    get_json(&format!("{base}/_requests")).as_array().cloned().unwrap_or_default()
+}
+
+/// The result of one CLI run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
+        self
+    }
+}
+
+/// One operator's `pam-aws`: a config file and SQLite store in a temp dir.
+pub struct Pam {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Pam {
+    pub fn new() -> Pam {
+        Pam::with_config("")
+    }
+
+    /// `extra` is appended to the config file (e.g. an `[egress]` section).
+    pub fn with_config(extra: &str) -> Pam {
+        let w = world();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = format!(
+            "[store]\nurl = \"sqlite://pam.db\"\n\n[aws]\nregion = \"us-east-1\"\nsts_endpoint = \"{}\"\n\
+             federation_endpoint = \"{}\"\nissuer = \"https://pam.example.test/\"\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}",
+            w.moto, w.signin
+        );
+        std::fs::write(dir.path().join("pam-aws.toml"), config).expect("writing the config");
+        // Empty shared AWS files: the chain must not pick up this machine's profiles.
+        for file in ["aws-config", "aws-credentials"] {
+            std::fs::write(dir.path().join(file), "").expect("writing an empty AWS file");
+        }
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), w.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), w.secret_access_key.clone()),
+        ];
+        Pam { dir, env }
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_pam-aws"))
+            .current_dir(self.dir.path())
+            .args(args)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("aws-credentials"))
+            .env("PAM_AWS_CACHE_DIR", root().join("target/pam-aws-cache"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("running pam-aws");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        }
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        self.run(&all).ok().json()
+    }
+
+    pub fn create_resource(&self, name: &str) -> Value {
+        self.json(&["resource", "create", "--name", name, "--role-arn", &world().resource_role])
+    }
+
+    pub fn create_account(&self, resource: &str, name: &str, duration: &str) -> Value {
+        self.json(&[
+            "account", "create", "--resource", resource, "--name", name, "--role-arn", &world().target_role,
+            "--duration", duration, "--region", "eu-west-1",
+        ])
+    }
+
+    /// Everything the store holds on disk, WAL included.
+    pub fn store_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for file in ["pam.db", "pam.db-wal"] {
+            if let Ok(more) = std::fs::read(self.dir.path().join(file)) {
+                bytes.extend(more);
+            }
+        }
+        bytes
+    }
+}

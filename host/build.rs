@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("workspace root").to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     // A target dir of its own: the outer cargo holds the lock on the main one.
@@ -14,17 +15,34 @@ fn main() {
     for watched in ["plugin/src", "plugin/Cargo.toml", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args(["build", "-p", "pam-aws-plugin", "--target", "wasm32-wasip2", "--profile", "plugin"])
+        .args([
+            "build",
+            "-p",
+            "pam-aws-plugin",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "plugin",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     // Flags meant for the host build (clippy's wrapper, coverage, sanitizers) must not leak in.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER", "CARGO_MAKEFLAGS"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_MAKEFLAGS",
+    ] {
         command.env_remove(var);
     }
     let status = command.status().expect("running cargo to build the plugin");
@@ -32,6 +50,10 @@ fn main() {
         status.success(),
         "building the plugin failed; is the target installed? run: rustup target add wasm32-wasip2"
     );
-    let built = target_dir.join("wasm32-wasip2").join("plugin").join("pam_aws_plugin.wasm");
-    std::fs::copy(&built, out_dir.join("pam_aws_plugin.wasm")).expect("copying the plugin component");
+    let built = target_dir
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join("pam_aws_plugin.wasm");
+    std::fs::copy(&built, out_dir.join("pam_aws_plugin.wasm"))
+        .expect("copying the plugin component");
 }

@@ -2,7 +2,9 @@
 //! with the operator's configuration; every command is one call into a
 //! fresh instance of the component.
 
-use crate::bindings::types::{AccessRequest, Error as BrokerError, NewAccount, NewResource, SessionFilter};
+use crate::bindings::types::{
+    AccessRequest, Error as BrokerError, NewAccount, NewResource, SessionFilter,
+};
 use crate::config::Config;
 use crate::egress::Egress;
 use crate::output;
@@ -14,7 +16,11 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "pam-aws", version, about = "Just-in-time, audited access to the AWS Management Console")]
+#[command(
+    name = "pam-aws",
+    version,
+    about = "Just-in-time, audited access to the AWS Management Console"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./pam-aws.toml if present.
     #[arg(long, global = true, env = "PAM_AWS_CONFIG")]
@@ -83,8 +89,12 @@ enum ResourceCommand {
         external_id: Option<String>,
     },
     List,
-    Show { name: String },
-    Delete { name: String },
+    Show {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,8 +105,12 @@ enum AccountCommand {
         #[arg(long)]
         resource: Option<String>,
     },
-    Show { target: String },
-    Delete { target: String },
+    Show {
+        target: String,
+    },
+    Delete {
+        target: String,
+    },
 }
 
 #[derive(Args)]
@@ -155,7 +169,10 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging();
     let json = cli.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return report(json, Failure::Host(e.into())),
     };
@@ -175,12 +192,19 @@ pub fn main() -> i32 {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAM_AWS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,pam_aws_host=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn report(json: bool, failure: Failure) -> i32 {
     let (code, message, body) = match &failure {
-        Failure::Broker(e) => (output::exit_code(e), output::error_message(e), output::error_json(e)),
+        Failure::Broker(e) => (
+            output::exit_code(e),
+            output::error_message(e),
+            output::error_json(e),
+        ),
         Failure::Host(e) => {
             let message = format!("{e:#}");
             let body = json!({"error": {"kind": "host", "field": null, "message": message}});
@@ -200,10 +224,12 @@ fn split_target(target: &str) -> Result<(String, String), Failure> {
         Some((resource, account)) if !resource.is_empty() && !account.is_empty() => {
             Ok((resource.to_string(), account.to_string()))
         }
-        _ => Err(Failure::Broker(BrokerError::InvalidInput(crate::bindings::types::InvalidInput {
-            field: "target".to_string(),
-            message: "must be RESOURCE/ACCOUNT".to_string(),
-        }))),
+        _ => Err(Failure::Broker(BrokerError::InvalidInput(
+            crate::bindings::types::InvalidInput {
+                field: "target".to_string(),
+                message: "must be RESOURCE/ACCOUNT".to_string(),
+            },
+        ))),
     }
 }
 
@@ -223,9 +249,17 @@ fn calls_aws(command: &Command) -> bool {
 }
 
 fn write_component(out: &std::path::Path) -> Result<Printed, Failure> {
-    std::fs::write(out, crate::PLUGIN_WASM).with_context(|| format!("writing {}", out.display()))?;
-    let text = format!("wrote {} ({} bytes)", out.display(), crate::PLUGIN_WASM.len());
-    Ok(Printed { json: json!({"path": out, "bytes": crate::PLUGIN_WASM.len()}), text })
+    std::fs::write(out, crate::PLUGIN_WASM)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let text = format!(
+        "wrote {} ({} bytes)",
+        out.display(),
+        crate::PLUGIN_WASM.len()
+    );
+    Ok(Printed {
+        json: json!({"path": out, "bytes": crate::PLUGIN_WASM.len()}),
+        text,
+    })
 }
 
 async fn run(cli: Cli) -> Result<Printed, Failure> {
@@ -244,35 +278,71 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             Err(e) => tracing::warn!("{e:#}"),
         }
     }
-    let egress = Egress::new(config.egress_allow_list(), config.egress.connect_timeout, config.egress.response_timeout);
+    let egress = Egress::new(
+        config.egress_allow_list(),
+        config.egress.connect_timeout,
+        config.egress.response_timeout,
+    );
     let wasm = match &cli.plugin {
-        Some(path) => std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?,
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?
+        }
         None => crate::PLUGIN_WASM.to_vec(),
     };
     let runtime = Runtime::new(&wasm)?;
-    let (mut store, plugin) = runtime.instantiate(CallContext { vars, backend, egress }).await?;
+    let (mut store, plugin) = runtime
+        .instantiate(CallContext {
+            vars,
+            backend,
+            egress,
+        })
+        .await?;
     let broker = plugin.pam_aws_console_broker();
     let store = &mut store;
 
     let printed = match cli.command {
-        Command::Resource(ResourceCommand::Create { name, role_arn, external_id }) => {
-            let input = NewResource { name, role_arn, external_id };
-            let resource = broker.call_create_resource(store, &actor(), &input).await??;
+        Command::Resource(ResourceCommand::Create {
+            name,
+            role_arn,
+            external_id,
+        }) => {
+            let input = NewResource {
+                name,
+                role_arn,
+                external_id,
+            };
+            let resource = broker
+                .call_create_resource(store, &actor(), &input)
+                .await??;
             let text = format!("created resource {} ({})", resource.name, resource.role_arn);
-            Printed { json: output::resource_json(&resource), text }
+            Printed {
+                json: output::resource_json(&resource),
+                text,
+            }
         }
         Command::Resource(ResourceCommand::List) => {
             let resources = broker.call_list_resources(store).await??;
             let json = Value::Array(resources.iter().map(output::resource_json).collect());
-            Printed { json, text: output::resources_table(&resources).to_string() }
+            Printed {
+                json,
+                text: output::resources_table(&resources).to_string(),
+            }
         }
         Command::Resource(ResourceCommand::Show { name }) => {
             let resource = broker.call_get_resource(store, &name).await??;
-            Printed { json: output::resource_json(&resource), text: output::resources_table(&[resource]).to_string() }
+            Printed {
+                json: output::resource_json(&resource),
+                text: output::resources_table(&[resource]).to_string(),
+            }
         }
         Command::Resource(ResourceCommand::Delete { name }) => {
-            broker.call_delete_resource(store, &actor(), &name).await??;
-            Printed { json: json!({"deleted": name}), text: format!("deleted resource {name}") }
+            broker
+                .call_delete_resource(store, &actor(), &name)
+                .await??;
+            Printed {
+                json: json!({"deleted": name}),
+                text: format!("deleted resource {name}"),
+            }
         }
         Command::Account(AccountCommand::Create(a)) => {
             let input = NewAccount {
@@ -284,28 +354,58 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
                 region: a.region,
                 allow: a.allow,
             };
-            let account = broker.call_create_account(store, &actor(), &input).await??;
-            let text = format!("created account {}/{} ({})", account.resource, account.name, account.role_arn);
-            Printed { json: output::account_json(&account), text }
+            let account = broker
+                .call_create_account(store, &actor(), &input)
+                .await??;
+            let text = format!(
+                "created account {}/{} ({})",
+                account.resource, account.name, account.role_arn
+            );
+            Printed {
+                json: output::account_json(&account),
+                text,
+            }
         }
         Command::Account(AccountCommand::List { resource }) => {
-            let accounts = broker.call_list_accounts(store, resource.as_deref()).await??;
+            let accounts = broker
+                .call_list_accounts(store, resource.as_deref())
+                .await??;
             let json = Value::Array(accounts.iter().map(output::account_json).collect());
-            Printed { json, text: output::accounts_table(&accounts).to_string() }
+            Printed {
+                json,
+                text: output::accounts_table(&accounts).to_string(),
+            }
         }
         Command::Account(AccountCommand::Show { target }) => {
             let (resource, name) = split_target(&target)?;
             let account = broker.call_get_account(store, &resource, &name).await??;
-            Printed { json: output::account_json(&account), text: output::accounts_table(&[account]).to_string() }
+            Printed {
+                json: output::account_json(&account),
+                text: output::accounts_table(&[account]).to_string(),
+            }
         }
         Command::Account(AccountCommand::Delete { target }) => {
             let (resource, name) = split_target(&target)?;
-            broker.call_delete_account(store, &actor(), &resource, &name).await??;
-            Printed { json: json!({"deleted": target}), text: format!("deleted account {target}") }
+            broker
+                .call_delete_account(store, &actor(), &resource, &name)
+                .await??;
+            Printed {
+                json: json!({"deleted": target}),
+                text: format!("deleted account {target}"),
+            }
         }
         Command::Access { target, user, open } => {
             let (resource, account) = split_target(&target)?;
-            let grant = broker.call_access(store, &AccessRequest { resource, account, user }).await??;
+            let grant = broker
+                .call_access(
+                    store,
+                    &AccessRequest {
+                        resource,
+                        account,
+                        user,
+                    },
+                )
+                .await??;
             eprintln!(
                 "session {} as {} until {}",
                 grant.session.id, grant.session.assumed_role_arn, grant.session.expires_at
@@ -314,20 +414,36 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
                 eprintln!("pam-aws: could not open a browser ({e}); use the URL below");
             }
             let json = json!({"url": grant.url, "session": output::session_json(&grant.session)});
-            Printed { json, text: grant.url }
+            Printed {
+                json,
+                text: grant.url,
+            }
         }
         Command::Sessions { active, user } => {
-            let sessions = broker.call_list_sessions(store, &SessionFilter { active_only: active, user }).await??;
+            let sessions = broker
+                .call_list_sessions(
+                    store,
+                    &SessionFilter {
+                        active_only: active,
+                        user,
+                    },
+                )
+                .await??;
             let json = Value::Array(sessions.iter().map(output::session_json).collect());
-            Printed { json, text: output::sessions_table(&sessions).to_string() }
+            Printed {
+                json,
+                text: output::sessions_table(&sessions).to_string(),
+            }
         }
         Command::Audit { limit } => {
             let events = broker.call_list_audit_events(store, Some(limit)).await??;
             let json = Value::Array(events.iter().map(output::audit_json).collect());
-            Printed { json, text: output::audit_table(&events).to_string() }
+            Printed {
+                json,
+                text: output::audit_table(&events).to_string(),
+            }
         }
         Command::Component { out } => write_component(&out)?,
     };
     Ok(printed)
 }
-

@@ -27,7 +27,9 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { url: "sqlite://pam.db".to_string() }
+        StoreSection {
+            url: "sqlite://pam.db".to_string(),
+        }
     }
 }
 
@@ -60,7 +62,11 @@ pub struct EgressSection {
 
 impl Default for EgressSection {
     fn default() -> Self {
-        EgressSection { allow: Vec::new(), connect_timeout: Duration::from_secs(5), response_timeout: Duration::from_secs(15) }
+        EgressSection {
+            allow: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(15),
+        }
     }
 }
 
@@ -94,10 +100,15 @@ impl Config {
             None => None,
         };
         let Some(path) = path else {
-            return Ok(Config { base_dir: PathBuf::from("."), ..Config::default() });
+            return Ok(Config {
+                base_dir: PathBuf::from("."),
+                ..Config::default()
+            });
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let mut config: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if config.base_dir.as_os_str().is_empty() {
             config.base_dir = PathBuf::from(".");
@@ -114,13 +125,25 @@ impl Config {
     pub fn egress_allow_list(&self) -> Vec<String> {
         let region = self.region();
         let mut allow = if region.starts_with("cn-") {
-            vec![format!("sts.{region}.amazonaws.com.cn"), "signin.amazonaws.cn".to_string()]
+            vec![
+                format!("sts.{region}.amazonaws.com.cn"),
+                "signin.amazonaws.cn".to_string(),
+            ]
         } else if region.starts_with("us-gov-") {
-            vec![format!("sts.{region}.amazonaws.com"), "signin.amazonaws-us-gov.com".to_string()]
+            vec![
+                format!("sts.{region}.amazonaws.com"),
+                "signin.amazonaws-us-gov.com".to_string(),
+            ]
         } else {
-            vec![format!("sts.{region}.amazonaws.com"), "signin.aws.amazon.com".to_string()]
+            vec![
+                format!("sts.{region}.amazonaws.com"),
+                "signin.aws.amazon.com".to_string(),
+            ]
         };
-        for endpoint in [&self.aws.sts_endpoint, &self.aws.federation_endpoint].into_iter().flatten() {
+        for endpoint in [&self.aws.sts_endpoint, &self.aws.federation_endpoint]
+            .into_iter()
+            .flatten()
+        {
             if let Ok(url) = url::Url::parse(endpoint)
                 && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
             {
@@ -186,7 +209,15 @@ admin_groups = ["pam-admins"]
         let config: Config = toml::from_str(text).unwrap();
         assert_eq!(config.egress.connect_timeout, Duration::from_secs(2));
         let allow = config.egress_allow_list();
-        assert_eq!(allow, ["sts.eu-west-1.amazonaws.com", "signin.aws.amazon.com", "127.0.0.1:5000", "127.0.0.1:5001"]);
+        assert_eq!(
+            allow,
+            [
+                "sts.eu-west-1.amazonaws.com",
+                "signin.aws.amazon.com",
+                "127.0.0.1:5000",
+                "127.0.0.1:5001"
+            ]
+        );
         let vars = config.component_vars();
         assert!(vars.contains(&("sts-region".into(), "eu-west-1".into())));
         assert!(vars.contains(&("external-id".into(), "my-project-id".into())));
@@ -202,6 +233,9 @@ admin_groups = ["pam-admins"]
     #[test]
     fn partitions_pick_their_default_endpoints() {
         let config: Config = toml::from_str("[aws]\nregion = \"cn-north-1\"").unwrap();
-        assert_eq!(config.egress_allow_list(), ["sts.cn-north-1.amazonaws.com.cn", "signin.amazonaws.cn"]);
+        assert_eq!(
+            config.egress_allow_list(),
+            ["sts.cn-north-1.amazonaws.com.cn", "signin.amazonaws.cn"]
+        );
     }
 }

@@ -11,7 +11,13 @@ use aws_credential_types::provider::ProvideCredentials;
 pub async fn resolve(config: &Config) -> Result<Credentials> {
     let aws = &config.aws;
     if let (Some(key_id), Some(secret)) = (&aws.access_key_id, &aws.secret_access_key) {
-        return Ok(Credentials::new(key_id, secret, aws.session_token.clone(), None, "pam-aws-config"));
+        return Ok(Credentials::new(
+            key_id,
+            secret,
+            aws.session_token.clone(),
+            None,
+            "pam-aws-config",
+        ));
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(config.region().to_string()));
@@ -22,17 +28,22 @@ pub async fn resolve(config: &Config) -> Result<Credentials> {
     let provider = sdk_config
         .credentials_provider()
         .context("no AWS credential provider is available")?;
-    provider
-        .provide_credentials()
-        .await
-        .context("no base AWS credentials found (environment, profile, SSO, container or instance role)")
+    provider.provide_credentials().await.context(
+        "no base AWS credentials found (environment, profile, SSO, container or instance role)",
+    )
 }
 
 /// The credentials as the component's `wasi:config` keys.
 pub fn as_vars(credentials: &Credentials) -> Vec<(String, String)> {
     let mut vars = vec![
-        ("aws-access-key-id".to_string(), credentials.access_key_id().to_string()),
-        ("aws-secret-access-key".to_string(), credentials.secret_access_key().to_string()),
+        (
+            "aws-access-key-id".to_string(),
+            credentials.access_key_id().to_string(),
+        ),
+        (
+            "aws-secret-access-key".to_string(),
+            credentials.secret_access_key().to_string(),
+        ),
     ];
     if let Some(token) = credentials.session_token() {
         vars.push(("aws-session-token".to_string(), token.to_string()));

@@ -15,9 +15,20 @@ pub struct Egress {
 }
 
 impl Egress {
-    pub fn new(allow: Vec<String>, connect_timeout: Duration, response_timeout: Duration) -> Egress {
-        let allow = allow.into_iter().map(|entry| with_port(&entry.to_ascii_lowercase(), 443)).collect();
-        Egress { allow: Arc::new(allow), connect_timeout, response_timeout }
+    pub fn new(
+        allow: Vec<String>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Egress {
+        let allow = allow
+            .into_iter()
+            .map(|entry| with_port(&entry.to_ascii_lowercase(), 443))
+            .collect();
+        Egress {
+            allow: Arc::new(allow),
+            connect_timeout,
+            response_timeout,
+        }
     }
 
     pub fn allowed(&self) -> &[String] {
@@ -27,9 +38,13 @@ impl Egress {
     /// Whether `authority` (with the URL's scheme for its default port) may be reached.
     pub fn permits(&self, authority: &str, default_port: u16) -> bool {
         let target = with_port(&authority.to_ascii_lowercase(), default_port);
-        let Some((host, port)) = target.rsplit_once(':') else { return false };
+        let Some((host, port)) = target.rsplit_once(':') else {
+            return false;
+        };
         self.allow.iter().any(|entry| {
-            let Some((allowed_host, allowed_port)) = entry.rsplit_once(':') else { return false };
+            let Some((allowed_host, allowed_port)) = entry.rsplit_once(':') else {
+                return false;
+            };
             let host_ok = match allowed_host.strip_prefix("*.") {
                 Some(suffix) => host.ends_with(&format!(".{suffix}")),
                 None => allowed_host == host,
@@ -39,7 +54,8 @@ impl Egress {
     }
 
     fn clamp(&self, options: Option<RequestOptions>) -> RequestOptions {
-        let cap = |asked: Option<Duration>, limit: Duration| Some(asked.map_or(limit, |a| a.min(limit)));
+        let cap =
+            |asked: Option<Duration>, limit: Duration| Some(asked.map_or(limit, |a| a.min(limit)));
         let options = options.unwrap_or_default();
         RequestOptions {
             connect_timeout: cap(options.connect_timeout, self.connect_timeout),
@@ -50,13 +66,26 @@ impl Egress {
 }
 
 fn with_port(authority: &str, default_port: u16) -> String {
-    let has_port = authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
-    if has_port { authority.to_string() } else { format!("{authority}:{default_port}") }
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:{default_port}")
+    }
 }
 
 type SendFuture = Box<
-    dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>>
-        + Send,
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
 >;
 
 impl WasiHttpHooks for Egress {
@@ -67,8 +96,15 @@ impl WasiHttpHooks for Egress {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         let uri = request.uri();
-        let default_port = if uri.scheme_str() == Some("http") { 80 } else { 443 };
-        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let default_port = if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        };
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
         if !self.permits(&authority, default_port) {
             // Only the authority is logged: query strings may hold credentials.
             tracing::warn!(%authority, "egress denied: not in the allow-list");
@@ -77,8 +113,12 @@ impl WasiHttpHooks for Egress {
         let options = self.clamp(options);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
         })
     }
 }
@@ -88,12 +128,20 @@ mod tests {
     use super::*;
 
     fn egress(allow: &[&str]) -> Egress {
-        Egress::new(allow.iter().map(|s| s.to_string()).collect(), Duration::from_secs(1), Duration::from_secs(2))
+        Egress::new(
+            allow.iter().map(|s| s.to_string()).collect(),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        )
     }
 
     #[test]
     fn only_listed_hosts_and_ports_pass() {
-        let e = egress(&["sts.us-east-1.amazonaws.com", "127.0.0.1:5000", "*.amazonaws.com.cn"]);
+        let e = egress(&[
+            "sts.us-east-1.amazonaws.com",
+            "127.0.0.1:5000",
+            "*.amazonaws.com.cn",
+        ]);
         assert!(e.permits("sts.us-east-1.amazonaws.com", 443));
         assert!(e.permits("STS.us-east-1.amazonaws.com:443", 443));
         assert!(!e.permits("sts.us-east-1.amazonaws.com:8443", 443));

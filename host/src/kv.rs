@@ -37,8 +37,8 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite> {
-        let connection =
-            Connection::open(path).with_context(|| format!("opening the SQLite store {}", path.display()))?;
+        let connection = Connection::open(path)
+            .with_context(|| format!("opening the SQLite store {}", path.display()))?;
         // WAL lets a CLI call read while `serve` writes; the busy timeout waits out short locks.
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
@@ -51,12 +51,16 @@ impl Sqlite {
                 PRIMARY KEY (bucket, key)
             ) WITHOUT ROWID;",
         )?;
-        Ok(Sqlite { connection: Mutex::new(connection) })
+        Ok(Sqlite {
+            connection: Mutex::new(connection),
+        })
     }
 
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written: keep going.
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -64,7 +68,11 @@ impl Backend for Sqlite {
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let value = self
             .connection()
-            .query_row("SELECT value FROM kv WHERE bucket = ?1 AND key = ?2", params![bucket, key], |row| row.get(0))
+            .query_row(
+                "SELECT value FROM kv WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+                |row| row.get(0),
+            )
             .optional()?;
         Ok(value)
     }
@@ -79,14 +87,20 @@ impl Backend for Sqlite {
     }
 
     fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        self.connection().execute("DELETE FROM kv WHERE bucket = ?1 AND key = ?2", params![bucket, key])?;
+        self.connection().execute(
+            "DELETE FROM kv WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )?;
         Ok(())
     }
 
     fn keys(&self, bucket: &str) -> Result<Vec<String>> {
         let connection = self.connection();
-        let mut statement = connection.prepare_cached("SELECT key FROM kv WHERE bucket = ?1 ORDER BY key")?;
-        let keys = statement.query_map(params![bucket], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let mut statement =
+            connection.prepare_cached("SELECT key FROM kv WHERE bucket = ?1 ORDER BY key")?;
+        let keys = statement
+            .query_map(params![bucket], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(keys)
     }
 }
@@ -99,27 +113,39 @@ pub struct Memory {
 
 impl Memory {
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Vec<u8>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Backend for Memory {
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.entries().get(&(bucket.to_string(), key.to_string())).cloned())
+        Ok(self
+            .entries()
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned())
     }
 
     fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.entries().insert((bucket.to_string(), key.to_string()), value.to_vec());
+        self.entries()
+            .insert((bucket.to_string(), key.to_string()), value.to_vec());
         Ok(())
     }
 
     fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        self.entries().remove(&(bucket.to_string(), key.to_string()));
+        self.entries()
+            .remove(&(bucket.to_string(), key.to_string()));
         Ok(())
     }
 
     fn keys(&self, bucket: &str) -> Result<Vec<String>> {
-        Ok(self.entries().keys().filter(|(b, _)| b == bucket).map(|(_, key)| key.clone()).collect())
+        Ok(self
+            .entries()
+            .keys()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, key)| key.clone())
+            .collect())
     }
 }
 
@@ -182,7 +208,12 @@ impl store::HostBucket for KvView<'_> {
         Ok(self.backend.get(name, &key)?)
     }
 
-    fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
+    fn set(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), KvError> {
         let name = &self.table.get(&bucket)?.name;
         Ok(self.backend.set(name, &key, &value)?)
     }
@@ -197,10 +228,18 @@ impl store::HostBucket for KvView<'_> {
         Ok(self.backend.get(name, &key)?.is_some())
     }
 
-    fn list_keys(&mut self, bucket: Resource<Bucket>, cursor: Option<u64>) -> Result<KeyResponse, KvError> {
+    fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Result<KeyResponse, KvError> {
         // One page holds every key; a cursor past the start yields nothing.
         let name = &self.table.get(&bucket)?.name;
-        let keys = if cursor.unwrap_or(0) == 0 { self.backend.keys(name)? } else { Vec::new() };
+        let keys = if cursor.unwrap_or(0) == 0 {
+            self.backend.keys(name)?
+        } else {
+            Vec::new()
+        };
         Ok(KeyResponse { keys, cursor: None })
     }
 
@@ -232,7 +271,10 @@ mod tests {
         backend.set("b", "resource/b", b"2").unwrap();
         backend.set("other", "resource/c", b"3").unwrap();
         backend.set("b", "resource/a", b"one").unwrap();
-        assert_eq!(backend.get("b", "resource/a").unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(
+            backend.get("b", "resource/a").unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
         assert_eq!(backend.keys("b").unwrap(), ["resource/a", "resource/b"]);
         backend.delete("b", "resource/a").unwrap();
         assert_eq!(backend.get("b", "resource/a").unwrap(), None);
@@ -250,7 +292,10 @@ mod tests {
         let path = dir.path().join("pam.db");
         exercise(&Sqlite::open(&path).unwrap());
         let reopened = Sqlite::open(&path).unwrap();
-        assert_eq!(reopened.get("b", "resource/b").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(
+            reopened.get("b", "resource/b").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
     }
 
     #[test]

@@ -1,1 +1,3 @@
-fn main() { std::process::exit(pam_aws_host::cli::main()) }
+fn main() {
+    std::process::exit(pam_aws_host::cli::main())
+}

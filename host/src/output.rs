@@ -66,7 +66,8 @@ fn hop_name(hop: Hop) -> &'static str {
 
 /// The error as `{"error":{"kind","field","message",…}}`.
 pub fn error_json(error: &Error) -> Value {
-    let mut body = json!({ "kind": error_kind(error), "field": Value::Null, "message": error_message(error) });
+    let mut body =
+        json!({ "kind": error_kind(error), "field": Value::Null, "message": error_message(error) });
     match error {
         Error::InvalidInput(e) => body["field"] = json!(e.field),
         Error::Aws(e) => {
@@ -106,7 +107,10 @@ pub fn error_message(error: &Error) -> String {
                 Hop::TargetRole => "hop 2 (Target Role)",
                 Hop::SigninToken => "sign-in token",
             };
-            let mut text = format!("{hop} failed: AWS {} (HTTP {}): {}", e.code, e.status, e.message);
+            let mut text = format!(
+                "{hop} failed: AWS {} (HTTP {}): {}",
+                e.code, e.status, e.message
+            );
             if let Some(id) = &e.request_id {
                 text.push_str(&format!(" [request id {id}]"));
             }
@@ -137,7 +141,10 @@ pub fn exit_code(error: &Error) -> i32 {
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
     table
 }
 
@@ -148,13 +155,26 @@ fn or_dash(value: &Option<String>) -> String {
 pub fn resources_table(resources: &[Resource]) -> Table {
     let mut t = table(&["NAME", "ROLE ARN", "EXTERNAL ID", "ACCOUNT", "CREATED"]);
     for r in resources {
-        t.add_row(vec![&r.name, &r.role_arn, &r.external_id, &r.aws_account_id, &r.created_at]);
+        t.add_row(vec![
+            &r.name,
+            &r.role_arn,
+            &r.external_id,
+            &r.aws_account_id,
+            &r.created_at,
+        ]);
     }
     t
 }
 
 pub fn accounts_table(accounts: &[Account]) -> Table {
-    let mut t = table(&["RESOURCE/NAME", "ROLE ARN", "DURATION", "REGION", "ALLOW", "DESCRIPTION"]);
+    let mut t = table(&[
+        "RESOURCE/NAME",
+        "ROLE ARN",
+        "DURATION",
+        "REGION",
+        "ALLOW",
+        "DESCRIPTION",
+    ]);
     for a in accounts {
         t.add_row(vec![
             format!("{}/{}", a.resource, a.name),
@@ -169,7 +189,15 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
 }
 
 pub fn sessions_table(sessions: &[Session]) -> Table {
-    let mut t = table(&["ID", "USER", "RESOURCE/ACCOUNT", "ASSUMED ROLE", "CREATED", "EXPIRES", "STATUS"]);
+    let mut t = table(&[
+        "ID",
+        "USER",
+        "RESOURCE/ACCOUNT",
+        "ASSUMED ROLE",
+        "CREATED",
+        "EXPIRES",
+        "STATUS",
+    ]);
     for s in sessions {
         t.add_row(vec![
             s.id.clone(),
@@ -185,7 +213,15 @@ pub fn sessions_table(sessions: &[Session]) -> Table {
 }
 
 pub fn audit_table(events: &[AuditEvent]) -> Table {
-    let mut t = table(&["TIME", "ACTION", "OUTCOME", "ACTOR", "TARGET", "DETAIL", "REQUEST IDS"]);
+    let mut t = table(&[
+        "TIME",
+        "ACTION",
+        "OUTCOME",
+        "ACTOR",
+        "TARGET",
+        "DETAIL",
+        "REQUEST IDS",
+    ]);
     for e in events {
         let target = match (&e.resource, &e.account) {
             (Some(r), Some(a)) => format!("{r}/{a}"),

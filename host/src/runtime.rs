@@ -33,13 +33,20 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }
 
@@ -66,20 +73,29 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut HostState| WasiConfig::new(&state.config))?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut HostState| {
+            WasiConfig::new(&state.config)
+        })?;
         kv::add_to_linker(&mut linker, |state: &mut HostState| KvView {
             table: &mut state.table,
             backend: &state.backend,
             allowed_bucket: &state.bucket,
         })?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| anyhow::Error::from(e).context("linking the component"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::Error::from(e).context("linking the component"))?;
         let pre = PluginPre::new(pre)?;
         Ok(Runtime { engine, pre })
     }
 
     /// A fresh instance for one call.
     pub async fn instantiate(&self, call: CallContext) -> Result<(Store<HostState>, Plugin)> {
-        let bucket = call.vars.iter().find(|(k, _)| k == "kv-bucket").map(|(_, v)| v.clone()).unwrap_or_default();
+        let bucket = call
+            .vars
+            .iter()
+            .find(|(k, _)| k == "kv-bucket")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let state = HostState {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
@@ -88,7 +104,10 @@ impl Runtime {
             config: call.vars.into_iter().collect(),
             backend: call.backend,
             bucket,
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).instances(4).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .instances(4)
+                .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -131,10 +150,13 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
         // engine configuration (the key includes its compatibility hash).
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(error = %e, path = %path.display(), "ignoring unreadable compiled component"),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "ignoring unreadable compiled component")
+            }
         }
     }
-    let component = Component::new(engine, wasm).map_err(|e| anyhow::Error::from(e).context("compiling the component"))?;
+    let component = Component::new(engine, wasm)
+        .map_err(|e| anyhow::Error::from(e).context("compiling the component"))?;
     // The cache is an optimisation: failing to write it is not an error.
     if let Err(e) = write_atomically(&dir, &path, &component.serialize()?) {
         tracing::debug!(error = %e, "not caching the compiled component");

@@ -4,8 +4,8 @@
 use crate::error::{Result, invalid, not_found, upstream};
 use crate::federation;
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, Error, Hop, NewAccount, NewResource, Outcome, Resource,
-    Session, SessionFilter, SessionStatus,
+    AccessGrant, AccessRequest, Account, AuditEvent, Error, Hop, NewAccount, NewResource, Outcome,
+    Resource, Session, SessionFilter, SessionStatus,
 };
 use crate::platform::Platform;
 use crate::session_name::role_session_name;
@@ -22,6 +22,15 @@ const HOP1_SECONDS: u32 = 900;
 /// The session name used when creating resources and accounts proves the roles.
 pub const VALIDATION_SESSION: &str = "pam-aws-validation";
 const DEFAULT_AUDIT_LIMIT: u32 = 100;
+
+/// One AssumeRole of the flow.
+struct RoleCall<'a> {
+    hop: Hop,
+    role: &'a RoleArn,
+    session_name: &'a str,
+    external_id: &'a str,
+    duration_seconds: u32,
+}
 
 /// What an audited operation leaves in its audit event besides the outcome.
 #[derive(Default)]
@@ -45,7 +54,9 @@ impl<P: Platform> Broker<P> {
     }
 
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from(self.platform.now()).replace_nanosecond(0).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from(self.platform.now())
+            .replace_nanosecond(0)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     fn timestamp(&self) -> String {
@@ -58,18 +69,34 @@ impl<P: Platform> Broker<P> {
         validate::name("name", &input.name)?;
         let arn = RoleArn::parse("role-arn", &input.role_arn)?;
         let settings = Settings::load(&self.platform)?;
-        let external_id = input.external_id.or(settings.external_id.clone()).ok_or_else(|| {
-            invalid("external-id", "is required: pass one or set the external-id configuration key")
-        })?;
+        let external_id = input
+            .external_id
+            .or(settings.external_id.clone())
+            .ok_or_else(|| {
+                invalid(
+                    "external-id",
+                    "is required: pass one or set the external-id configuration key",
+                )
+            })?;
         validate::external_id("external-id", &external_id)?;
         let key = resource_key(&input.name);
         if self.records().get::<Resource>(&key)?.is_some() {
-            return Err(Error::Conflict(format!("resource {} already exists", input.name)));
+            return Err(Error::Conflict(format!(
+                "resource {} already exists",
+                input.name
+            )));
         }
         self.audited(actor, "resource.create", Some(&input.name), None, |trail| {
             // Prove hop 1 works before anything is stored.
             let base = Settings::base_credentials(&self.platform)?;
-            self.assume_role(&settings, Hop::ResourceRole, &base, &arn, VALIDATION_SESSION, &external_id, HOP1_SECONDS, trail)?;
+            let hop1 = RoleCall {
+                hop: Hop::ResourceRole,
+                role: &arn,
+                session_name: VALIDATION_SESSION,
+                external_id: &external_id,
+                duration_seconds: HOP1_SECONDS,
+            };
+            self.assume_role(&settings, &base, hop1, trail)?;
             let resource = Resource {
                 id: new_id(),
                 name: input.name.clone(),
@@ -91,7 +118,9 @@ impl<P: Platform> Broker<P> {
 
     pub fn get_resource(&self, name: &str) -> Result<Resource> {
         validate::name("resource", name)?;
-        self.records().get(&resource_key(name))?.ok_or_else(|| not_found(format!("resource {name}")))
+        self.records()
+            .get(&resource_key(name))?
+            .ok_or_else(|| not_found(format!("resource {name}")))
     }
 
     pub fn delete_resource(&self, actor: &str, name: &str) -> Result<()> {
@@ -118,7 +147,10 @@ impl<P: Platform> Broker<P> {
         let arn = RoleArn::parse("role-arn", &input.role_arn)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
         if arn.partition != resource_arn.partition {
-            return Err(invalid("role-arn", "must be in the same partition as the resource's role"));
+            return Err(invalid(
+                "role-arn",
+                "must be in the same partition as the resource's role",
+            ));
         }
         let seconds = validate::session_duration("duration", &input.duration)?;
         if let Some(description) = &input.description {
@@ -127,7 +159,10 @@ impl<P: Platform> Broker<P> {
         if let Some(region) = &input.region {
             validate::region("region", region)?;
             if !arn.partition.has_region(region) {
-                return Err(invalid("region", format!("must be a region of partition {}", arn.partition.name())));
+                return Err(invalid(
+                    "region",
+                    format!("must be a region of partition {}", arn.partition.name()),
+                ));
             }
         }
         for entry in &input.allow {
@@ -135,36 +170,56 @@ impl<P: Platform> Broker<P> {
         }
         let key = account_key(&resource.name, &input.name);
         if self.records().get::<Account>(&key)?.is_some() {
-            return Err(Error::Conflict(format!("account {}/{} already exists", resource.name, input.name)));
+            return Err(Error::Conflict(format!(
+                "account {}/{} already exists",
+                resource.name, input.name
+            )));
         }
         let settings = Settings::load(&self.platform)?;
-        self.audited(actor, "account.create", Some(&resource.name), Some(&input.name), |trail| {
-            // Prove both hops work, with the account's duration, before storing.
-            let base = Settings::base_credentials(&self.platform)?;
-            let hop1 = self.assume_role(
-                &settings, Hop::ResourceRole, &base, &resource_arn, VALIDATION_SESSION, &resource.external_id,
-                HOP1_SECONDS, trail,
-            )?;
-            self.assume_role(
-                &settings, Hop::TargetRole, &hop1.credentials, &arn, VALIDATION_SESSION, &resource.external_id,
-                seconds, trail,
-            )?;
-            let account = Account {
-                id: new_id(),
-                resource: resource.name.clone(),
-                name: input.name.clone(),
-                description: input.description.clone(),
-                role_arn: input.role_arn.clone(),
-                session_duration: input.duration.trim().to_string(),
-                session_duration_seconds: seconds,
-                region: input.region.clone(),
-                allow: input.allow.clone(),
-                created_at: self.timestamp(),
-            };
-            self.records().put(&key, &account)?;
-            trail.detail = format!("both hops into {} succeeded; account stored", account.role_arn);
-            Ok(account)
-        })
+        self.audited(
+            actor,
+            "account.create",
+            Some(&resource.name),
+            Some(&input.name),
+            |trail| {
+                // Prove both hops work, with the account's duration, before storing.
+                let base = Settings::base_credentials(&self.platform)?;
+                let hop1 = RoleCall {
+                    hop: Hop::ResourceRole,
+                    role: &resource_arn,
+                    session_name: VALIDATION_SESSION,
+                    external_id: &resource.external_id,
+                    duration_seconds: HOP1_SECONDS,
+                };
+                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                let hop2 = RoleCall {
+                    hop: Hop::TargetRole,
+                    role: &arn,
+                    session_name: VALIDATION_SESSION,
+                    external_id: &resource.external_id,
+                    duration_seconds: seconds,
+                };
+                self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
+                let account = Account {
+                    id: new_id(),
+                    resource: resource.name.clone(),
+                    name: input.name.clone(),
+                    description: input.description.clone(),
+                    role_arn: input.role_arn.clone(),
+                    session_duration: input.duration.trim().to_string(),
+                    session_duration_seconds: seconds,
+                    region: input.region.clone(),
+                    allow: input.allow.clone(),
+                    created_at: self.timestamp(),
+                };
+                self.records().put(&key, &account)?;
+                trail.detail = format!(
+                    "both hops into {} succeeded; account stored",
+                    account.role_arn
+                );
+                Ok(account)
+            },
+        )
     }
 
     pub fn list_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
@@ -187,11 +242,17 @@ impl<P: Platform> Broker<P> {
 
     pub fn delete_account(&self, actor: &str, resource: &str, name: &str) -> Result<()> {
         self.get_account(resource, name)?;
-        self.audited(actor, "account.delete", Some(resource), Some(name), |trail| {
-            self.records().delete(&account_key(resource, name))?;
-            trail.detail = format!("account {resource}/{name} deleted");
-            Ok(())
-        })
+        self.audited(
+            actor,
+            "account.delete",
+            Some(resource),
+            Some(name),
+            |trail| {
+                self.records().delete(&account_key(resource, name))?;
+                trail.detail = format!("account {resource}/{name} deleted");
+                Ok(())
+            },
+        )
     }
 
     // ---- access: the flow ----
@@ -207,58 +268,102 @@ impl<P: Platform> Broker<P> {
         let settings = Settings::load(&self.platform)?;
         let session_name = role_session_name(&request.user);
 
-        self.audited(&request.user, "access", Some(&resource.name), Some(&account.name), |trail| {
-            let base = Settings::base_credentials(&self.platform)?;
-            let hop1 = self.assume_role(
-                &settings, Hop::ResourceRole, &base, &resource_arn, &session_name, &resource.external_id,
-                HOP1_SECONDS, trail,
-            )?;
-            let hop2 = self.assume_role(
-                &settings, Hop::TargetRole, &hop1.credentials, &target_arn, &session_name, &resource.external_id,
-                account.session_duration_seconds, trail,
-            )?;
-            let federation_endpoint = settings.federation_endpoint(target_arn.partition);
-            let token = self.signin_token(&federation_endpoint, &hop2.credentials)?;
-            let destination = target_arn.partition.console_destination(account.region.as_deref());
-            let url = federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)?;
+        self.audited(
+            &request.user,
+            "access",
+            Some(&resource.name),
+            Some(&account.name),
+            |trail| {
+                let base = Settings::base_credentials(&self.platform)?;
+                // Hop 1: the Resource Role, signed with the base credentials.
+                let hop1 = RoleCall {
+                    hop: Hop::ResourceRole,
+                    role: &resource_arn,
+                    session_name: &session_name,
+                    external_id: &resource.external_id,
+                    duration_seconds: HOP1_SECONDS,
+                };
+                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
+                let hop2 = RoleCall {
+                    hop: Hop::TargetRole,
+                    role: &target_arn,
+                    session_name: &session_name,
+                    external_id: &resource.external_id,
+                    duration_seconds: account.session_duration_seconds,
+                };
+                let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
+                // Sign-in token for hop 2's credentials, then the login URL.
+                let federation_endpoint = settings.federation_endpoint(target_arn.partition);
+                let token = self.signin_token(&federation_endpoint, &hop2.credentials)?;
+                let destination = target_arn
+                    .partition
+                    .console_destination(account.region.as_deref());
+                let url = federation::login_url(
+                    &federation_endpoint,
+                    &settings.issuer,
+                    &destination,
+                    &token,
+                )?;
 
-            let session = Session {
-                id: new_id(),
-                resource: resource.name.clone(),
-                account: account.name.clone(),
-                user: request.user.clone(),
-                role_arn: account.role_arn.clone(),
-                assumed_role_arn: hop2.arn.clone(),
-                assumed_role_id: hop2.assumed_role_id.clone(),
-                role_session_name: session_name.clone(),
-                created_at: self.timestamp(),
-                expires_at: normalise_time(&hop2.expiration)?,
-                status: SessionStatus::Active,
-            };
-            self.records().put(&session_key(&session.id), &session)?;
-            trail.session = Some(session.id.clone());
-            trail.detail = format!("console access as {} until {}", session.assumed_role_arn, session.expires_at);
-            Ok(AccessGrant { url, session })
-        })
+                // Record the session; the credentials are dropped here, never stored.
+                let session = Session {
+                    id: new_id(),
+                    resource: resource.name.clone(),
+                    account: account.name.clone(),
+                    user: request.user.clone(),
+                    role_arn: account.role_arn.clone(),
+                    assumed_role_arn: hop2.arn.clone(),
+                    assumed_role_id: hop2.assumed_role_id.clone(),
+                    role_session_name: session_name.clone(),
+                    created_at: self.timestamp(),
+                    expires_at: normalise_time(&hop2.expiration)?,
+                    status: SessionStatus::Active,
+                };
+                self.records().put(&session_key(&session.id), &session)?;
+                trail.session = Some(session.id.clone());
+                trail.detail = format!(
+                    "console access as {} until {}",
+                    session.assumed_role_arn, session.expires_at
+                );
+                Ok(AccessGrant { url, session })
+            },
+        )
     }
 
     fn assume_role(
         &self,
         settings: &Settings,
-        hop: Hop,
         signer: &Credentials,
-        role: &RoleArn,
-        session_name: &str,
-        external_id: &str,
-        duration_seconds: u32,
+        call: RoleCall,
         trail: &mut Trail,
     ) -> Result<AssumedRole> {
+        let RoleCall {
+            hop,
+            role,
+            session_name,
+            external_id,
+            duration_seconds,
+        } = call;
         let role_arn = &role.arn;
         let endpoint = settings.sts_endpoint(role.partition)?;
-        let call = AssumeRole { role_arn, session_name, external_id, duration_seconds };
+        let call = AssumeRole {
+            role_arn,
+            session_name,
+            external_id,
+            duration_seconds,
+        };
         let request = sts::assume_role_request(&endpoint, signer, &call, self.platform.now())?;
-        let response = self.platform.send(request).map_err(|why| upstream(format!("{hop}: {why}")))?;
-        let result = sts::read_assume_role_response(hop, role_arn, response.status().as_u16(), response.body());
+        let response = self
+            .platform
+            .send(request)
+            .map_err(|why| upstream(format!("{hop}: {why}")))?;
+        let result = sts::read_assume_role_response(
+            hop,
+            role_arn,
+            response.status().as_u16(),
+            response.body(),
+        );
         match &result {
             Ok(role) => trail.request_ids.push(role.request_id.clone()),
             Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
@@ -269,10 +374,16 @@ impl<P: Platform> Broker<P> {
 
     fn signin_token(&self, endpoint: &str, credentials: &Credentials) -> Result<String> {
         let url = federation::signin_token_url(endpoint, credentials)?;
-        let request = http::Request::get(url)
-            .body(Vec::new())
-            .map_err(|_| upstream(format!("{}: the federation endpoint is not a valid URL", Hop::SigninToken)))?;
-        let response = self.platform.send(request).map_err(|why| upstream(format!("{}: {why}", Hop::SigninToken)))?;
+        let request = http::Request::get(url).body(Vec::new()).map_err(|_| {
+            upstream(format!(
+                "{}: the federation endpoint is not a valid URL",
+                Hop::SigninToken
+            ))
+        })?;
+        let response = self
+            .platform
+            .send(request)
+            .map_err(|why| upstream(format!("{}: {why}", Hop::SigninToken)))?;
         federation::read_signin_token(response.status().as_u16(), response.body())
     }
 
@@ -361,8 +472,19 @@ fn rfc3339(time: OffsetDateTime) -> String {
 /// STS's `Expiration` as our RFC 3339 UTC form.
 fn normalise_time(text: &str) -> Result<String> {
     OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| rfc3339(t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t)))
-        .map_err(|_| upstream(format!("{}: STS returned an Expiration that is not RFC 3339", Hop::TargetRole)))
+        .map(|t| {
+            rfc3339(
+                t.to_offset(time::UtcOffset::UTC)
+                    .replace_nanosecond(0)
+                    .unwrap_or(t),
+            )
+        })
+        .map_err(|_| {
+            upstream(format!(
+                "{}: STS returned an Expiration that is not RFC 3339",
+                Hop::TargetRole
+            ))
+        })
 }
 
 /// Status from the clock: revoked stays revoked, otherwise active until `expires_at`.

@@ -5,14 +5,17 @@ use crate::bindings::exports::pam::aws_console::broker::Guest;
 use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
 use crate::bindings::wasi::http::outgoing_handler;
-use crate::bindings::wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use crate::bindings::wasi::http::types::{
+    Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
 use crate::bindings::wasi::io::poll;
 use crate::bindings::wasi::io::streams::StreamError;
 use crate::bindings::wasi::keyvalue::store as wasi_kv;
 use crate::broker::Broker;
 use crate::error::{Result, config, storage};
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, Error, NewAccount, NewResource, Resource, Session, SessionFilter,
+    AccessGrant, AccessRequest, Account, AuditEvent, Error, NewAccount, NewResource, Resource,
+    Session, SessionFilter,
 };
 use crate::platform::{KeyValue, Platform};
 use std::time::{Duration, SystemTime};
@@ -69,7 +72,9 @@ impl KeyValue for Bucket {
 fn read_config(key: &str) -> Result<Option<String>> {
     wasi_config::get(key).map_err(|e| {
         config(match e {
-            wasi_config::Error::Upstream(why) | wasi_config::Error::Io(why) => format!("cannot read {key}: {why}"),
+            wasi_config::Error::Upstream(why) | wasi_config::Error::Io(why) => {
+                format!("cannot read {key}: {why}")
+            }
         })
     })
 }
@@ -78,7 +83,9 @@ impl Wasi {
     fn open() -> Result<Wasi> {
         let name = read_config("kv-bucket")?.unwrap_or_default();
         let bucket = wasi_kv::open(&name).map_err(kv_error)?;
-        Ok(Wasi { bucket: Bucket(bucket) })
+        Ok(Wasi {
+            bucket: Bucket(bucket),
+        })
     }
 }
 
@@ -108,9 +115,13 @@ fn nanos(duration: Duration) -> u64 {
 /// size cap. Errors never include the URL: a sign-in URL holds credentials.
 fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
     let (parts, body) = request.into_parts();
-    let headers: Vec<(String, Vec<u8>)> =
-        parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec())).collect();
-    let fields = Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;
+    let headers: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect();
+    let fields =
+        Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;
     let outgoing = OutgoingRequest::new(fields);
     let method = match parts.method {
         http::Method::GET => Method::Get,
@@ -136,15 +147,23 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
     let _ = options.set_first_byte_timeout(Some(nanos(RESPONSE_TIMEOUT)));
     let _ = options.set_between_bytes_timeout(Some(nanos(RESPONSE_TIMEOUT)));
 
-    let outgoing_body = outgoing.body().map_err(|()| "the request body was already taken".to_string())?;
-    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| format!("request refused: {e:?}"))?;
+    let outgoing_body = outgoing
+        .body()
+        .map_err(|()| "the request body was already taken".to_string())?;
+    let future = outgoing_handler::handle(outgoing, Some(options))
+        .map_err(|e| format!("request refused: {e:?}"))?;
     {
-        let stream = outgoing_body.write().map_err(|()| "cannot write the request body".to_string())?;
+        let stream = outgoing_body
+            .write()
+            .map_err(|()| "cannot write the request body".to_string())?;
         for chunk in body.chunks(WRITE_CHUNK) {
-            stream.blocking_write_and_flush(chunk).map_err(|e| format!("writing the request body failed: {e:?}"))?;
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("writing the request body failed: {e:?}"))?;
         }
     }
-    OutgoingBody::finish(outgoing_body, None).map_err(|e| format!("finishing the request body failed: {e:?}"))?;
+    OutgoingBody::finish(outgoing_body, None)
+        .map_err(|e| format!("finishing the request body failed: {e:?}"))?;
 
     let deadline = monotonic_clock::subscribe_duration(nanos(CONNECT_TIMEOUT + RESPONSE_TIMEOUT));
     let ready = future.subscribe();
@@ -157,7 +176,10 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
         }
         let woken = poll::poll(&[&ready, &deadline]);
         if woken.contains(&1) && !woken.contains(&0) {
-            return Err(format!("no response within {}s", (CONNECT_TIMEOUT + RESPONSE_TIMEOUT).as_secs()));
+            return Err(format!(
+                "no response within {}s",
+                (CONNECT_TIMEOUT + RESPONSE_TIMEOUT).as_secs()
+            ));
         }
     }
 }
@@ -166,26 +188,38 @@ fn read_response(
     response: crate::bindings::wasi::http::types::IncomingResponse,
 ) -> Result<http::Response<Vec<u8>>, String> {
     let status = response.status();
-    let body = response.consume().map_err(|()| "the response body was already taken".to_string())?;
+    let body = response
+        .consume()
+        .map_err(|()| "the response body was already taken".to_string())?;
     let mut bytes = Vec::new();
     {
-        let stream = body.stream().map_err(|()| "the response body stream was already taken".to_string())?;
+        let stream = body
+            .stream()
+            .map_err(|()| "the response body stream was already taken".to_string())?;
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => {
                     bytes.extend_from_slice(&chunk);
                     if bytes.len() > MAX_RESPONSE_BYTES {
-                        return Err(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"));
+                        return Err(format!(
+                            "the response is larger than {MAX_RESPONSE_BYTES} bytes"
+                        ));
                     }
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(format!("reading the response failed: {}", e.to_debug_string()));
+                    return Err(format!(
+                        "reading the response failed: {}",
+                        e.to_debug_string()
+                    ));
                 }
             }
         }
     }
-    http::Response::builder().status(status).body(bytes).map_err(|e| format!("invalid response: {e}"))
+    http::Response::builder()
+        .status(status)
+        .body(bytes)
+        .map_err(|e| format!("invalid response: {e}"))
 }
 
 fn broker() -> Result<Broker<Wasi>> {

@@ -69,7 +69,10 @@ impl Error {
 }
 
 fn aws_message(e: &AwsError) -> String {
-    let mut out = format!("{} failed: AWS {} (HTTP {}): {}", e.hop, e.code, e.status, e.message);
+    let mut out = format!(
+        "{} failed: AWS {} (HTTP {}): {}",
+        e.hop, e.code, e.status, e.message
+    );
     if let Some(id) = &e.request_id {
         out.push_str(&format!(" [request id {id}]"));
     }

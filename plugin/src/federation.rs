@@ -8,7 +8,11 @@ use aws_credential_types::Credentials;
 use url::Url;
 
 fn endpoint_url(endpoint: &str) -> Result<Url> {
-    Url::parse(endpoint).map_err(|e| config(format!("federation endpoint {endpoint:?} is not a URL: {e}")))
+    Url::parse(endpoint).map_err(|e| {
+        config(format!(
+            "federation endpoint {endpoint:?} is not a URL: {e}"
+        ))
+    })
 }
 
 /// The `getSigninToken` URL. It holds the credentials: never log it.
@@ -28,7 +32,9 @@ pub fn signin_token_url(endpoint: &str, credentials: &Credentials) -> Result<Str
 /// The token from a `getSigninToken` answer: HTTP 200 with `{"SigninToken": …}`.
 pub fn read_signin_token(status: u16, body: &[u8]) -> Result<String> {
     if status != 200 {
-        let message = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
+        let message = String::from_utf8_lossy(&body[..body.len().min(200)])
+            .trim()
+            .to_string();
         return Err(Error::Aws(AwsError {
             hop: Hop::SigninToken,
             status,
@@ -40,11 +46,18 @@ pub fn read_signin_token(status: u16, body: &[u8]) -> Result<String> {
                 .to_string(),
         }));
     }
-    let answer: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| upstream(format!("{}: the federation endpoint answered 200 with a body that is not JSON", Hop::SigninToken)))?;
+    let answer: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+        upstream(format!(
+            "{}: the federation endpoint answered 200 with a body that is not JSON",
+            Hop::SigninToken
+        ))
+    })?;
     match answer.get("SigninToken").and_then(|token| token.as_str()) {
         Some(token) if !token.is_empty() => Ok(token.to_string()),
-        _ => Err(upstream(format!("{}: the federation endpoint's answer has no SigninToken", Hop::SigninToken))),
+        _ => Err(upstream(format!(
+            "{}: the federation endpoint's answer has no SigninToken",
+            Hop::SigninToken
+        ))),
     }
 }
 
@@ -65,14 +78,26 @@ mod tests {
     use std::collections::HashMap;
 
     fn query(url: &str) -> HashMap<String, String> {
-        Url::parse(url).unwrap().query_pairs().into_owned().collect()
+        Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
     }
 
     #[test]
     fn the_token_request_carries_the_session_and_no_duration() {
-        let creds = Credentials::new("ASIAKEY", "s3cr3t/+=", Some("tok+en/=".into()), None, "test");
+        let creds = Credentials::new(
+            "ASIAKEY",
+            "s3cr3t/+=",
+            Some("tok+en/=".into()),
+            None,
+            "test",
+        );
         let url = signin_token_url("https://signin.aws.amazon.com/federation", &creds).unwrap();
-        assert!(url.starts_with("https://signin.aws.amazon.com/federation?Action=getSigninToken&Session="));
+        assert!(url.starts_with(
+            "https://signin.aws.amazon.com/federation?Action=getSigninToken&Session="
+        ));
         let params = query(&url);
         assert!(!params.contains_key("SessionDuration"));
         let session: serde_json::Value = serde_json::from_str(&params["Session"]).unwrap();
@@ -93,19 +118,39 @@ mod tests {
         let params = query(&url);
         assert_eq!(params["Action"], "login");
         assert_eq!(params["Issuer"], "https://pam.example.com/");
-        assert_eq!(params["Destination"], "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1");
+        assert_eq!(
+            params["Destination"],
+            "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1"
+        );
         assert_eq!(params["SigninToken"], "tok&en=1");
-        assert!(!url.contains("region=eu-west-1&"), "the destination's query must be encoded: {url}");
+        assert!(
+            !url.contains("region=eu-west-1&"),
+            "the destination's query must be encoded: {url}"
+        );
     }
 
     #[test]
     fn token_answers_other_than_200_with_a_token_are_errors() {
-        assert_eq!(read_signin_token(200, br#"{"SigninToken":"abc"}"#).unwrap(), "abc");
-        let Err(Error::Aws(e)) = read_signin_token(400, b"Invalid Credentials Parameter") else { panic!() };
+        assert_eq!(
+            read_signin_token(200, br#"{"SigninToken":"abc"}"#).unwrap(),
+            "abc"
+        );
+        let Err(Error::Aws(e)) = read_signin_token(400, b"Invalid Credentials Parameter") else {
+            panic!()
+        };
         assert_eq!((e.hop, e.status), (Hop::SigninToken, 400));
         assert!(e.message.contains("Invalid Credentials"));
-        assert!(matches!(read_signin_token(200, b"<html/>"), Err(Error::Upstream(_))));
-        assert!(matches!(read_signin_token(200, b"{}"), Err(Error::Upstream(_))));
-        assert!(matches!(read_signin_token(200, br#"{"SigninToken":""}"#), Err(Error::Upstream(_))));
+        assert!(matches!(
+            read_signin_token(200, b"<html/>"),
+            Err(Error::Upstream(_))
+        ));
+        assert!(matches!(
+            read_signin_token(200, b"{}"),
+            Err(Error::Upstream(_))
+        ));
+        assert!(matches!(
+            read_signin_token(200, br#"{"SigninToken":""}"#),
+            Err(Error::Upstream(_))
+        ));
     }
 }

@@ -79,16 +79,34 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_partition() {
-        assert_eq!(Partition::Aws.sts_endpoint("eu-west-1"), "https://sts.eu-west-1.amazonaws.com");
-        assert_eq!(Partition::AwsCn.sts_endpoint("cn-north-1"), "https://sts.cn-north-1.amazonaws.com.cn");
-        assert_eq!(Partition::AwsUsGov.sts_endpoint("us-gov-west-1"), "https://sts.us-gov-west-1.amazonaws.com");
-        assert_eq!(Partition::AwsCn.federation_endpoint(), "https://signin.amazonaws.cn/federation");
-        assert_eq!(Partition::AwsUsGov.federation_endpoint(), "https://signin.amazonaws-us-gov.com/federation");
+        assert_eq!(
+            Partition::Aws.sts_endpoint("eu-west-1"),
+            "https://sts.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            Partition::AwsCn.sts_endpoint("cn-north-1"),
+            "https://sts.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            Partition::AwsUsGov.sts_endpoint("us-gov-west-1"),
+            "https://sts.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            Partition::AwsCn.federation_endpoint(),
+            "https://signin.amazonaws.cn/federation"
+        );
+        assert_eq!(
+            Partition::AwsUsGov.federation_endpoint(),
+            "https://signin.amazonaws-us-gov.com/federation"
+        );
     }
 
     #[test]
     fn console_destinations() {
-        assert_eq!(Partition::Aws.console_destination(None), "https://console.aws.amazon.com/");
+        assert_eq!(
+            Partition::Aws.console_destination(None),
+            "https://console.aws.amazon.com/"
+        );
         assert_eq!(
             Partition::Aws.console_destination(Some("eu-west-1")),
             "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1"
@@ -97,7 +115,10 @@ mod tests {
             Partition::AwsCn.console_destination(Some("cn-north-1")),
             "https://console.amazonaws.cn/console/home?region=cn-north-1"
         );
-        assert_eq!(Partition::AwsUsGov.console_destination(None), "https://console.amazonaws-us-gov.com/");
+        assert_eq!(
+            Partition::AwsUsGov.console_destination(None),
+            "https://console.amazonaws-us-gov.com/"
+        );
     }
 
     #[test]

@@ -11,12 +11,19 @@ const HASH_LEN: usize = 10;
 /// otherwise a sanitised prefix, `-` and a short hash of the whole email, so
 /// two emails that sanitise or truncate alike never share a name.
 pub fn role_session_name(email: &str) -> String {
-    let sanitised: String = email.chars().map(|c| if is_iam_name_char(c) { c } else { '-' }).collect();
+    let sanitised: String = email
+        .chars()
+        .map(|c| if is_iam_name_char(c) { c } else { '-' })
+        .collect();
     if sanitised == email && (2..=MAX_LEN).contains(&email.len()) {
         return sanitised;
     }
     let digest = Sha256::digest(email.as_bytes());
-    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_LEN].to_string();
+    let hash: String = digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..HASH_LEN]
+        .to_string();
     let prefix: String = sanitised.chars().take(MAX_LEN - HASH_LEN - 1).collect();
     format!("{prefix}-{hash}")
 }
@@ -32,7 +39,10 @@ mod tests {
     #[test]
     fn plain_emails_are_kept() {
         assert_eq!(role_session_name("alice@example.com"), "alice@example.com");
-        assert_eq!(role_session_name("a.b+c=d,e@ex-ample.com"), "a.b+c=d,e@ex-ample.com");
+        assert_eq!(
+            role_session_name("a.b+c=d,e@ex-ample.com"),
+            "a.b+c=d,e@ex-ample.com"
+        );
     }
 
     #[test]
@@ -43,7 +53,11 @@ mod tests {
         assert_eq!(name.len(), 64);
         assert!(name.starts_with("very.long.namevery.long.name"));
         let other = format!("{}@example.org", "very.long.name".repeat(6));
-        assert_ne!(role_session_name(&other), name, "same prefix, different users");
+        assert_ne!(
+            role_session_name(&other),
+            name,
+            "same prefix, different users"
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub struct Settings {
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 impl Settings {
@@ -35,13 +37,21 @@ impl Settings {
     /// The base credentials hop 1 is signed with.
     pub fn base_credentials(platform: &dyn Platform) -> Result<Credentials> {
         let get = |key: &str| platform.config(key).map(non_empty);
-        let (Some(key_id), Some(secret)) = (get("aws-access-key-id")?, get("aws-secret-access-key")?) else {
+        let (Some(key_id), Some(secret)) =
+            (get("aws-access-key-id")?, get("aws-secret-access-key")?)
+        else {
             return Err(config(
                 "base credentials are missing: set aws-access-key-id and aws-secret-access-key \
                  (the pam-aws host resolves them from the AWS credential chain)",
             ));
         };
-        Ok(Credentials::new(key_id, secret, get("aws-session-token")?, None, "wasi-config"))
+        Ok(Credentials::new(
+            key_id,
+            secret,
+            get("aws-session-token")?,
+            None,
+            "wasi-config",
+        ))
     }
 
     /// STS for a role in `partition`: the configured override, or the
@@ -54,11 +64,19 @@ impl Settings {
                 partition.name()
             )));
         }
-        let url = self.sts_endpoint.clone().unwrap_or_else(|| partition.sts_endpoint(&self.sts_region));
-        Ok(sts::Endpoint { url, region: self.sts_region.clone() })
+        let url = self
+            .sts_endpoint
+            .clone()
+            .unwrap_or_else(|| partition.sts_endpoint(&self.sts_region));
+        Ok(sts::Endpoint {
+            url,
+            region: self.sts_region.clone(),
+        })
     }
 
     pub fn federation_endpoint(&self, partition: Partition) -> String {
-        self.federation_endpoint.clone().unwrap_or_else(|| partition.federation_endpoint().to_string())
+        self.federation_endpoint
+            .clone()
+            .unwrap_or_else(|| partition.federation_endpoint().to_string())
     }
 }

@@ -51,7 +51,12 @@ impl<'a> Records<'a> {
 
     /// Keys under `prefix`, sorted (ids are UUID v7, so by time).
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys: Vec<String> = self.kv.keys()?.into_iter().filter(|k| k.starts_with(prefix)).collect();
+        let mut keys: Vec<String> = self
+            .kv
+            .keys()?
+            .into_iter()
+            .filter(|k| k.starts_with(prefix))
+            .collect();
         keys.sort();
         Ok(keys)
     }

@@ -54,7 +54,10 @@ pub fn assume_role_request(
         .into_bytes();
     let url = format!("{}/", endpoint.url.trim_end_matches('/'));
     let mut request = http::Request::post(&url)
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .body(body)
         .map_err(|e| config(format!("STS endpoint {url:?} is not a valid URL: {e}")))?;
     sign_request(&mut request, signer, &endpoint.region, "sts", now)?;
@@ -79,13 +82,20 @@ pub fn sign_request(
         .build()
         .map_err(|e| config(format!("cannot sign for {service} in {region}: {e}")))?
         .into();
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str(), std::str::from_utf8(value.as_bytes()).unwrap_or_default()));
+    let headers = request.headers().iter().map(|(name, value)| {
+        (
+            name.as_str(),
+            std::str::from_utf8(value.as_bytes()).unwrap_or_default(),
+        )
+    });
     let url = request.uri().to_string();
-    let signable = SignableRequest::new(request.method().as_str(), &url, headers, SignableBody::Bytes(request.body()))
-        .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?;
+    let signable = SignableRequest::new(
+        request.method().as_str(),
+        &url,
+        headers,
+        SignableBody::Bytes(request.body()),
+    )
+    .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?;
     let (instructions, _signature) = sign(signable, &params)
         .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?
         .into_parts();
@@ -153,13 +163,22 @@ struct ErrorDetail {
 }
 
 /// Turns STS's answer into the assumed role, or the typed AWS error.
-pub fn read_assume_role_response(hop: Hop, role_arn: &str, status: u16, body: &[u8]) -> Result<AssumedRole> {
-    let text = std::str::from_utf8(body).map_err(|_| upstream(format!("{hop}: STS answered with a body that is not UTF-8")))?;
+pub fn read_assume_role_response(
+    hop: Hop,
+    role_arn: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<AssumedRole> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| upstream(format!("{hop}: STS answered with a body that is not UTF-8")))?;
     if status != 200 {
         return Err(read_error_response(hop, role_arn, status, text));
     }
-    let response: AssumeRoleResponse = quick_xml::de::from_str(text)
-        .map_err(|e| upstream(format!("{hop}: STS answered 200 with a malformed AssumeRole response ({e})")))?;
+    let response: AssumeRoleResponse = quick_xml::de::from_str(text).map_err(|e| {
+        upstream(format!(
+            "{hop}: STS answered 200 with a malformed AssumeRole response ({e})"
+        ))
+    })?;
     let result = response.assume_role_result;
     let credentials = Credentials::new(
         result.credentials.access_key_id,
@@ -180,15 +199,29 @@ pub fn read_assume_role_response(hop: Hop, role_arn: &str, status: u16, body: &[
 fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
     let parsed = quick_xml::de::from_str::<ErrorResponse>(text)
         .ok()
-        .and_then(|response| Some((response.error.or(response.errors.map(|e| e.error))?, response.request_id)));
+        .and_then(|response| {
+            Some((
+                response.error.or(response.errors.map(|e| e.error))?,
+                response.request_id,
+            ))
+        });
     match parsed {
         Some((error, request_id)) => {
             let code = error.code;
             let message = error.message.unwrap_or_default();
             let hint = diagnose(hop, &code, &message, role_arn);
-            Error::Aws(AwsError { hop, status, code, message, request_id, hint })
+            Error::Aws(AwsError {
+                hop,
+                status,
+                code,
+                message,
+                request_id,
+                hint,
+            })
         }
-        None => upstream(format!("{hop}: STS answered HTTP {status} without an STS error document")),
+        None => upstream(format!(
+            "{hop}: STS answered HTTP {status} without an STS error document"
+        )),
     }
 }
 
@@ -260,28 +293,54 @@ mod tests {
 
     #[test]
     fn parses_a_successful_assume_role() {
-        let role = read_assume_role_response(Hop::TargetRole, "arn", 200, SUCCESS.as_bytes()).unwrap();
-        assert_eq!(role.arn, "arn:aws:sts::123456789012:assumed-role/PamTarget/alice@example.com");
-        assert_eq!(role.assumed_role_id, "AROA3XFRBF535PLBIFPI4:alice@example.com");
+        let role =
+            read_assume_role_response(Hop::TargetRole, "arn", 200, SUCCESS.as_bytes()).unwrap();
+        assert_eq!(
+            role.arn,
+            "arn:aws:sts::123456789012:assumed-role/PamTarget/alice@example.com"
+        );
+        assert_eq!(
+            role.assumed_role_id,
+            "AROA3XFRBF535PLBIFPI4:alice@example.com"
+        );
         assert_eq!(role.expiration, "2026-11-29T06:13:53Z");
         assert_eq!(role.request_id, "c6104cbe-af31-11e0-8154-cbc7ccf896c7");
         assert_eq!(role.credentials.access_key_id(), "ASIAJEXAMPLEXEG2JICEA");
-        assert!(role.credentials.session_token().unwrap().starts_with("AQoXdzELDDY"));
-        assert!(!format!("{role:?}").contains("9drTJvcXLB89EXAMPLE"), "Debug must not show the secret");
+        assert!(
+            role.credentials
+                .session_token()
+                .unwrap()
+                .starts_with("AQoXdzELDDY")
+        );
+        assert!(
+            !format!("{role:?}").contains("9drTJvcXLB89EXAMPLE"),
+            "Debug must not show the secret"
+        );
     }
 
     #[test]
     fn error_responses_keep_hop_code_message_and_request_id() {
         let arn = "arn:aws:iam::123456789012:role/PamResource";
-        let Err(Error::Aws(e)) = read_assume_role_response(Hop::ResourceRole, arn, 403, DENIED.as_bytes()) else {
+        let Err(Error::Aws(e)) =
+            read_assume_role_response(Hop::ResourceRole, arn, 403, DENIED.as_bytes())
+        else {
             panic!("expected an AWS error");
         };
         assert_eq!(e.hop, Hop::ResourceRole);
         assert_eq!(e.status, 403);
         assert_eq!(e.code, "AccessDenied");
-        assert!(e.message.contains("not authorized to perform: sts:AssumeRole"));
-        assert_eq!(e.request_id.as_deref(), Some("7d3b3e45-0000-4000-8000-000000000001"));
-        assert!(e.hint.contains("trust policy of arn:aws:iam::123456789012:role/PamResource"));
+        assert!(
+            e.message
+                .contains("not authorized to perform: sts:AssumeRole")
+        );
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("7d3b3e45-0000-4000-8000-000000000001")
+        );
+        assert!(
+            e.hint
+                .contains("trust policy of arn:aws:iam::123456789012:role/PamResource")
+        );
         assert!(e.hint.contains("ExternalId"));
     }
 
@@ -289,7 +348,9 @@ mod tests {
     fn wrapped_error_documents_are_understood() {
         let body = r#"<?xml version="1.0" encoding="utf-8"?>
 <ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"#;
-        let Err(Error::Aws(e)) = read_assume_role_response(Hop::ResourceRole, "arn", 403, body.as_bytes()) else {
+        let Err(Error::Aws(e)) =
+            read_assume_role_response(Hop::ResourceRole, "arn", 403, body.as_bytes())
+        else {
             panic!("expected an AWS error");
         };
         assert_eq!(e.code, "SignatureDoesNotMatch");
@@ -302,25 +363,43 @@ mod tests {
         let truncated = &SUCCESS[..SUCCESS.len() / 2];
         for body in [truncated, "<html>Service Unavailable</html>", "{}"] {
             let result = read_assume_role_response(Hop::ResourceRole, "arn", 200, body.as_bytes());
-            assert!(matches!(result, Err(Error::Upstream(_))), "{body}: {result:?}");
+            assert!(
+                matches!(result, Err(Error::Upstream(_))),
+                "{body}: {result:?}"
+            );
         }
         let result = read_assume_role_response(Hop::ResourceRole, "arn", 503, b"<html>busy</html>");
-        assert!(matches!(result, Err(Error::Upstream(ref m)) if m.contains("503")), "{result:?}");
+        assert!(
+            matches!(result, Err(Error::Upstream(ref m)) if m.contains("503")),
+            "{result:?}"
+        );
     }
 
     #[test]
     fn the_request_carries_every_parameter_and_a_signed_token() {
-        let creds = Credentials::new("ASIAEXAMPLE", "secret", Some("the-token".into()), None, "test");
-        let endpoint = Endpoint { url: "https://sts.eu-west-1.amazonaws.com".into(), region: "eu-west-1".into() };
+        let creds = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("the-token".into()),
+            None,
+            "test",
+        );
+        let endpoint = Endpoint {
+            url: "https://sts.eu-west-1.amazonaws.com".into(),
+            region: "eu-west-1".into(),
+        };
         let call = AssumeRole {
             role_arn: "arn:aws:iam::123456789012:role/PamTarget",
             session_name: "alice@example.com",
             external_id: "proj-1",
             duration_seconds: 1800,
         };
-        let request = assume_role_request(&endpoint, &creds, &call, SystemTime::UNIX_EPOCH).unwrap();
+        let request =
+            assume_role_request(&endpoint, &creds, &call, SystemTime::UNIX_EPOCH).unwrap();
         let body = String::from_utf8(request.body().clone()).unwrap();
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
         for (key, value) in [
             ("Action", "AssumeRole"),
             ("Version", "2011-06-15"),
@@ -329,11 +408,19 @@ mod tests {
             ("ExternalId", "proj-1"),
             ("DurationSeconds", "1800"),
         ] {
-            assert!(pairs.contains(&(key.into(), value.into())), "{key} missing from {body}");
+            assert!(
+                pairs.contains(&(key.into(), value.into())),
+                "{key} missing from {body}"
+            );
         }
         assert_eq!(request.headers()["x-amz-security-token"], "the-token");
         let auth = request.headers()["authorization"].to_str().unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/19700101/eu-west-1/sts/aws4_request"));
-        assert!(auth.contains("x-amz-security-token"), "the token must be signed: {auth}");
+        assert!(auth.starts_with(
+            "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/19700101/eu-west-1/sts/aws4_request"
+        ));
+        assert!(
+            auth.contains("x-amz-security-token"),
+            "the token must be signed: {auth}"
+        );
     }
 }

@@ -37,16 +37,33 @@ impl RoleArn {
             return Err(invalid(field, "the account id must be 12 digits"));
         }
         let Some(path_and_name) = resource.strip_prefix("role/") else {
-            return Err(invalid(field, format!("{rule}: the resource must start with role/")));
+            return Err(invalid(
+                field,
+                format!("{rule}: the resource must start with role/"),
+            ));
         };
         let name = path_and_name.rsplit('/').next().unwrap_or_default();
         if !(1..=64).contains(&name.len()) || !name.chars().all(is_iam_name_char) {
-            return Err(invalid(field, "the role name must be 1 to 64 characters of [A-Za-z0-9+=,.@_-]"));
+            return Err(invalid(
+                field,
+                "the role name must be 1 to 64 characters of [A-Za-z0-9+=,.@_-]",
+            ));
         }
-        if path_and_name.split('/').any(|segment| segment.is_empty() || !segment.chars().all(is_iam_name_char)) {
-            return Err(invalid(field, "the role path may only hold [A-Za-z0-9+=,.@_-] between single slashes"));
+        if path_and_name
+            .split('/')
+            .any(|segment| segment.is_empty() || !segment.chars().all(is_iam_name_char))
+        {
+            return Err(invalid(
+                field,
+                "the role path may only hold [A-Za-z0-9+=,.@_-] between single slashes",
+            ));
         }
-        Ok(RoleArn { arn: arn.to_string(), partition, account_id: account_id.to_string(), name: name.to_string() })
+        Ok(RoleArn {
+            arn: arn.to_string(),
+            partition,
+            account_id: account_id.to_string(),
+            name: name.to_string(),
+        })
     }
 }
 
@@ -58,7 +75,10 @@ pub fn is_iam_name_char(c: char) -> bool {
 pub fn external_id(field: &str, id: &str) -> Result<()> {
     let allowed = |c: char| is_iam_name_char(c) || c == ':' || c == '/';
     if !(2..=1224).contains(&id.len()) || !id.chars().all(allowed) {
-        return Err(invalid(field, "must be 2 to 1224 characters of [A-Za-z0-9+=,.@:/_-]"));
+        return Err(invalid(
+            field,
+            "must be 2 to 1224 characters of [A-Za-z0-9+=,.@:/_-]",
+        ));
     }
     Ok(())
 }
@@ -86,8 +106,13 @@ pub fn email(field: &str, email: &str) -> Result<()> {
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-    let local_ok = !local.is_empty() && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '@');
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    let local_ok = !local.is_empty()
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != '@');
     if email.len() > 254 || !local_ok || !domain_ok {
         return Err(invalid(field, rule));
     }
@@ -113,7 +138,9 @@ pub fn region(field: &str, region: &str) -> Result<()> {
     let parts: Vec<&str> = region.split('-').collect();
     let ok = parts.len() >= 3
         && parts.len() <= 4
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok();
     if !ok {
         return Err(invalid(field, "must be an AWS region like us-east-1"));
@@ -123,7 +150,10 @@ pub fn region(field: &str, region: &str) -> Result<()> {
 
 pub fn description(field: &str, text: &str) -> Result<()> {
     if text.chars().count() > 1024 || text.chars().any(char::is_control) {
-        return Err(invalid(field, "must be at most 1024 characters without control characters"));
+        return Err(invalid(
+            field,
+            "must be at most 1024 characters without control characters",
+        ));
     }
     Ok(())
 }
@@ -154,30 +184,37 @@ mod tests {
 
     #[test]
     fn role_arns_follow_the_iam_format() {
-        let arn = RoleArn::parse("role-arn", "arn:aws:iam::123456789012:role/ops/PamTarget").unwrap();
+        let arn =
+            RoleArn::parse("role-arn", "arn:aws:iam::123456789012:role/ops/PamTarget").unwrap();
         assert_eq!(arn.account_id, "123456789012");
         assert_eq!(arn.name, "PamTarget");
         assert_eq!(arn.partition, Partition::Aws);
         let cn = RoleArn::parse("role-arn", "arn:aws-cn:iam::123456789012:role/R1").unwrap();
         assert_eq!(cn.partition, Partition::AwsCn);
         for bad in [
-            "arn:aws:iam::12345678901:role/R",      // 11 digits
-            "arn:aws:iam::123456789012:user/R",     // not a role
-            "arn:aws:sts::123456789012:role/R",     // wrong service
+            "arn:aws:iam::12345678901:role/R",           // 11 digits
+            "arn:aws:iam::123456789012:user/R",          // not a role
+            "arn:aws:sts::123456789012:role/R",          // wrong service
             "arn:aws:iam:us-east-1:123456789012:role/R", // has a region
-            "arn:aws:iam::123456789012:role/",      // no name
-            "arn:aws:iam::123456789012:role/a b",   // space
-            "arn:aws:iam::123456789012:role//R",    // empty path segment
-            "arn:aws-iso:iam::123456789012:role/R", // partition without a console
+            "arn:aws:iam::123456789012:role/",           // no name
+            "arn:aws:iam::123456789012:role/a b",        // space
+            "arn:aws:iam::123456789012:role//R",         // empty path segment
+            "arn:aws-iso:iam::123456789012:role/R",      // partition without a console
             "not an arn at all, really",
         ] {
-            assert_eq!(field_of(RoleArn::parse("role-arn", bad)), "role-arn", "{bad}");
+            assert_eq!(
+                field_of(RoleArn::parse("role-arn", bad)),
+                "role-arn",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn unsupported_partitions_are_named() {
-        let Err(Error::InvalidInput(e)) = RoleArn::parse("role-arn", "arn:aws-iso:iam::123456789012:role/R") else {
+        let Err(Error::InvalidInput(e)) =
+            RoleArn::parse("role-arn", "arn:aws-iso:iam::123456789012:role/R")
+        else {
             panic!("accepted aws-iso");
         };
         assert!(e.message.contains("aws-iso"), "{}", e.message);
@@ -189,9 +226,15 @@ mod tests {
         assert_eq!(session_duration("duration", "30m").unwrap(), 1800);
         assert_eq!(session_duration("duration", "1h").unwrap(), 3600);
         for bad in ["14m", "61m", "2h", "12h", "soon", ""] {
-            assert_eq!(field_of(session_duration("duration", bad)), "duration", "{bad}");
+            assert_eq!(
+                field_of(session_duration("duration", bad)),
+                "duration",
+                "{bad}"
+            );
         }
-        let Err(Error::InvalidInput(e)) = session_duration("duration", "2h") else { panic!() };
+        let Err(Error::InvalidInput(e)) = session_duration("duration", "2h") else {
+            panic!()
+        };
         assert!(e.message.contains("role chaining"));
     }
 
@@ -209,7 +252,13 @@ mod tests {
         assert!(name("name", "a/b").is_err());
         assert!(name("name", "-x").is_err());
         assert!(email("user", "alice@example.com").is_ok());
-        for bad in ["alice", "@example.com", "alice@", "al ice@example.com", "alice@example"] {
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "al ice@example.com",
+            "alice@example",
+        ] {
             assert!(email("user", bad).is_err(), "{bad}");
         }
         assert!(region("region", "us-east-1").is_ok());

@@ -10,7 +10,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 fn query(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url).expect("a URL").query_pairs().into_owned().collect()
+    url::Url::parse(url)
+        .expect("a URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 fn time_of(value: &Value) -> OffsetDateTime {
@@ -52,11 +56,16 @@ fn access_runs_both_hops_and_returns_a_console_url() {
     let token_request = signin_requests()
         .into_iter()
         .rev()
-        .find(|r| r["query"]["Session"].as_str().is_some_and(|s| s.contains(hop2_key)))
+        .find(|r| {
+            r["query"]["Session"]
+                .as_str()
+                .is_some_and(|s| s.contains(hop2_key))
+        })
         .expect("a getSigninToken request with hop 2's key");
     assert_eq!(token_request["query"]["Action"], "getSigninToken");
     assert!(token_request["query"].get("SessionDuration").is_none());
-    let session_json: Value = serde_json::from_str(token_request["query"]["Session"].as_str().unwrap()).unwrap();
+    let session_json: Value =
+        serde_json::from_str(token_request["query"]["Session"].as_str().unwrap()).unwrap();
     assert_eq!(session_json["sessionKey"], hop2[0]["secret_access_key"]);
     assert_eq!(session_json["sessionToken"], hop2[0]["session_token"]);
 
@@ -66,7 +75,10 @@ fn access_runs_both_hops_and_returns_a_console_url() {
     let params = query(url);
     assert_eq!(params["Action"], "login");
     assert_eq!(params["Issuer"], "https://pam.example.test/");
-    assert_eq!(params["Destination"], "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1");
+    assert_eq!(
+        params["Destination"],
+        "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1"
+    );
     assert_eq!(params["SigninToken"], format!("token-for-{hop2_key}"));
 
     // The session record: who, what, and a lifetime of the account's duration.
@@ -75,27 +87,50 @@ fn access_runs_both_hops_and_returns_a_console_url() {
     assert_eq!(session["resource"], "prod");
     assert_eq!(session["account"], "admin");
     assert_eq!(session["role_arn"], w.target_role);
-    assert_eq!(session["assumed_role_arn"], format!("arn:aws:sts::{ACCOUNT}:assumed-role/PamTargetRole/{ALICE}"));
+    assert_eq!(
+        session["assumed_role_arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/PamTargetRole/{ALICE}")
+    );
     assert_eq!(session["assumed_role_id"], hop2[0]["user_id"]);
     assert_eq!(session["role_session_name"], ALICE);
     assert_eq!(session["status"], "active");
     let lifetime = time_of(&session["expires_at"]) - time_of(&session["created_at"]);
-    assert!((1795..=1805).contains(&lifetime.whole_seconds()), "DurationSeconds 1800 sent: {lifetime}");
+    assert!(
+        (1795..=1805).contains(&lifetime.whole_seconds()),
+        "DurationSeconds 1800 sent: {lifetime}"
+    );
 
     let sessions = pam.json(&["sessions", "--active", "--user", ALICE]);
     assert_eq!(sessions.as_array().map(Vec::len), Some(1));
     assert_eq!(sessions[0]["id"], session["id"]);
-    assert_eq!(pam.json(&["sessions", "--user", BOB]).as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        pam.json(&["sessions", "--user", BOB])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 
     // Audit: creations and the grant, newest first, with STS request ids.
     let audit = pam.json(&["audit"]);
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["access.grant", "account.create", "resource.create"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["access.grant", "account.create", "resource.create"]
+    );
     let grant_event = &audit[0];
     assert_eq!(grant_event["outcome"], "success");
     assert_eq!(grant_event["actor"], ALICE);
     assert_eq!(grant_event["session"], session["id"]);
-    assert_eq!(grant_event["request_ids"].as_array().map(Vec::len), Some(2), "one per hop");
+    assert_eq!(
+        grant_event["request_ids"].as_array().map(Vec::len),
+        Some(2),
+        "one per hop"
+    );
 
     // No secret reached the store: base keys, both hops' credentials, the token.
     let stored = pam.store_bytes();
@@ -119,12 +154,22 @@ fn human_output_prints_the_url_and_tables() {
     pam.create_resource("tables");
     pam.create_account("tables", "ro", "15m");
     let run = pam.run(&["access", "tables/ro", "--user", BOB]).ok();
-    assert!(run.stdout.trim().starts_with(&world().signin), "only the URL on stdout: {}", run.stdout);
+    assert!(
+        run.stdout.trim().starts_with(&world().signin),
+        "only the URL on stdout: {}",
+        run.stdout
+    );
     assert!(run.stderr.contains("session "), "{}", run.stderr);
     let listing = pam.run(&["account", "list"]).ok().stdout;
-    assert!(listing.contains("tables/ro") && listing.contains("15m"), "{listing}");
+    assert!(
+        listing.contains("tables/ro") && listing.contains("15m"),
+        "{listing}"
+    );
     let sessions = pam.run(&["sessions"]).ok().stdout;
-    assert!(sessions.contains(BOB) && sessions.contains("active"), "{sessions}");
+    assert!(
+        sessions.contains(BOB) && sessions.contains("active"),
+        "{sessions}"
+    );
 }
 
 #[test]
@@ -133,8 +178,14 @@ fn long_emails_get_a_valid_distinct_session_name() {
     pam.create_resource("long");
     pam.create_account("long", "admin", "1h");
     let grant = pam.json(&["access", "long/admin", "--user", LONG_EMAIL]);
-    let name = grant["session"]["role_session_name"].as_str().unwrap().to_string();
-    assert!(name.len() <= 64 && name.starts_with("firstname.middlename"), "{name}");
+    let name = grant["session"]["role_session_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        name.len() <= 64 && name.starts_with("firstname.middlename"),
+        "{name}"
+    );
     assert_ne!(name, LONG_EMAIL);
     let hop2 = assumed(&world().target_role, &name);
     assert!(!hop2.is_empty(), "moto saw session name {name}");
@@ -144,8 +195,15 @@ fn long_emails_get_a_valid_distinct_session_name() {
 fn a_wrong_external_id_is_refused_by_the_trust_policy() {
     let pam = Pam::new();
     let run = pam.run(&[
-        "resource", "create", "--name", "wrong", "--role-arn", &world().resource_role, "--external-id",
-        "not-the-project", "--json",
+        "resource",
+        "create",
+        "--name",
+        "wrong",
+        "--role-arn",
+        &world().resource_role,
+        "--external-id",
+        "not-the-project",
+        "--json",
     ]);
     assert_eq!(run.code, 4, "denied by AWS: {}", run.stderr);
     let error = &run.json()["error"];
@@ -153,10 +211,23 @@ fn a_wrong_external_id_is_refused_by_the_trust_policy() {
     assert_eq!(error["hop"], "resource-role");
     assert_eq!(error["code"], "AccessDenied");
     assert!(error["hint"].as_str().unwrap().contains("ExternalId"));
-    assert!(run.stderr.contains("hop 1 (Resource Role) failed: AWS AccessDenied"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hop 1 (Resource Role) failed: AWS AccessDenied"),
+        "{}",
+        run.stderr
+    );
     // What moto actually received: the wrong id, which it refused.
-    assert!(moto_assumed_roles().iter().all(|r| r["external_id"] != "not-the-project"));
-    assert_eq!(pam.json(&["resource", "list"]), serde_json::json!([]), "nothing stored");
+    assert!(
+        moto_assumed_roles()
+            .iter()
+            .all(|r| r["external_id"] != "not-the-project")
+    );
+    assert_eq!(
+        pam.json(&["resource", "list"]),
+        serde_json::json!([]),
+        "nothing stored"
+    );
     let audit = pam.json(&["audit"]);
     assert_eq!(audit[0]["action"], "resource.create");
     assert_eq!(audit[0]["outcome"], "denied");
@@ -167,27 +238,67 @@ fn a_target_role_the_resource_role_may_not_assume_is_refused() {
     let pam = Pam::new();
     pam.create_resource("other");
     let run = pam.run(&[
-        "account", "create", "--resource", "other", "--name", "nope", "--role-arn", &world().other_role,
-        "--duration", "30m", "--json",
+        "account",
+        "create",
+        "--resource",
+        "other",
+        "--name",
+        "nope",
+        "--role-arn",
+        &world().other_role,
+        "--duration",
+        "30m",
+        "--json",
     ]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     let error = &run.json()["error"];
-    assert_eq!((error["hop"].as_str(), error["code"].as_str()), (Some("target-role"), Some("AccessDenied")));
-    assert!(error["hint"].as_str().unwrap().contains("permission policy allows sts:AssumeRole"));
-    assert_eq!(pam.json(&["account", "list"]), serde_json::json!([]), "nothing stored");
+    assert_eq!(
+        (error["hop"].as_str(), error["code"].as_str()),
+        (Some("target-role"), Some("AccessDenied"))
+    );
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("permission policy allows sts:AssumeRole")
+    );
+    assert_eq!(
+        pam.json(&["account", "list"]),
+        serde_json::json!([]),
+        "nothing stored"
+    );
 }
 
 #[test]
 fn bad_base_credentials_are_refused() {
     let mut pam = Pam::new();
     pam.set_env("AWS_SECRET_ACCESS_KEY", "definitely-not-the-secret");
-    let run = pam.run(&["resource", "create", "--name", "badsig", "--role-arn", &world().resource_role, "--json"]);
+    let run = pam.run(&[
+        "resource",
+        "create",
+        "--name",
+        "badsig",
+        "--role-arn",
+        &world().resource_role,
+        "--json",
+    ]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert_eq!(run.json()["error"]["code"], "SignatureDoesNotMatch");
-    assert!(!run.stderr.contains("definitely-not-the-secret"), "no secret in messages");
+    assert!(
+        !run.stderr.contains("definitely-not-the-secret"),
+        "no secret in messages"
+    );
 
     pam.set_env("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000");
-    let run = pam.run(&["resource", "create", "--name", "badkey", "--role-arn", &world().resource_role, "--json"]);
+    let run = pam.run(&[
+        "resource",
+        "create",
+        "--name",
+        "badkey",
+        "--role-arn",
+        &world().resource_role,
+        "--json",
+    ]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert_eq!(run.json()["error"]["code"], "InvalidClientTokenId");
     assert_eq!(pam.json(&["resource", "list"]), serde_json::json!([]));
@@ -197,9 +308,41 @@ fn bad_base_credentials_are_refused() {
 fn invalid_input_names_the_field_and_changes_nothing() {
     let pam = Pam::new();
     let cases: &[(&[&str], &str)] = &[
-        (&["resource", "create", "--name", "r", "--role-arn", "arn:aws:iam::123:role/R"], "role-arn"),
-        (&["resource", "create", "--name", "bad/name", "--role-arn", &world().resource_role], "name"),
-        (&["resource", "create", "--name", "r", "--role-arn", &world().resource_role, "--external-id", "a b"], "external-id"),
+        (
+            &[
+                "resource",
+                "create",
+                "--name",
+                "r",
+                "--role-arn",
+                "arn:aws:iam::123:role/R",
+            ],
+            "role-arn",
+        ),
+        (
+            &[
+                "resource",
+                "create",
+                "--name",
+                "bad/name",
+                "--role-arn",
+                &world().resource_role,
+            ],
+            "name",
+        ),
+        (
+            &[
+                "resource",
+                "create",
+                "--name",
+                "r",
+                "--role-arn",
+                &world().resource_role,
+                "--external-id",
+                "a b",
+            ],
+            "external-id",
+        ),
         (&["access", "prod", "--user", ALICE], "target"),
         (&["access", "prod/admin", "--user", "not-an-email"], "user"),
     ];
@@ -209,17 +352,34 @@ fn invalid_input_names_the_field_and_changes_nothing() {
         let run = pam.run(&all);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert_eq!(run.json()["error"]["field"], *field, "{args:?}");
-        assert_eq!(run.stderr.lines().count(), 1, "one line on stderr: {}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "one line on stderr: {}",
+            run.stderr
+        );
     }
     pam.create_resource("valid");
     let run = pam.run(&[
-        "account", "create", "--resource", "valid", "--name", "long", "--role-arn", &world().target_role,
-        "--duration", "2h", "--json",
+        "account",
+        "create",
+        "--resource",
+        "valid",
+        "--name",
+        "long",
+        "--role-arn",
+        &world().target_role,
+        "--duration",
+        "2h",
+        "--json",
     ]);
     assert_eq!(run.code, 2);
     let error = &run.json()["error"];
     assert_eq!(error["field"], "duration");
-    assert!(error["message"].as_str().unwrap().contains("role chaining"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("role chaining"),
+        "{error}"
+    );
 
     let missing = pam.run(&["access", "valid/nothing", "--user", ALICE, "--json"]);
     assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
@@ -227,7 +387,11 @@ fn invalid_input_names_the_field_and_changes_nothing() {
 
     assert_eq!(pam.json(&["account", "list"]), serde_json::json!([]));
     let audit = pam.json(&["audit"]);
-    assert_eq!(audit.as_array().map(Vec::len), Some(1), "only the valid resource.create: {audit}");
+    assert_eq!(
+        audit.as_array().map(Vec::len),
+        Some(1),
+        "only the valid resource.create: {audit}"
+    );
 }
 
 #[test]
@@ -236,7 +400,11 @@ fn unreachable_sts_is_an_upstream_failure() {
     pam.create_resource("net");
     pam.create_account("net", "admin", "30m");
     // Same config but STS on a port nothing listens on (and allowed).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config_path = pam.dir.path().join("pam-aws.toml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     let config = config.replace(&world().moto, &format!("http://127.0.0.1:{port}"));
@@ -247,7 +415,11 @@ fn unreachable_sts_is_an_upstream_failure() {
     let audit = pam.json(&["audit", "--limit", "1"]);
     assert_eq!(audit[0]["action"], "access.fail");
     assert_eq!(audit[0]["outcome"], "failure");
-    assert_eq!(pam.json(&["sessions"]), serde_json::json!([]), "no session for a failed access");
+    assert_eq!(
+        pam.json(&["sessions"]),
+        serde_json::json!([]),
+        "no session for a failed access"
+    );
 }
 
 #[test]
@@ -257,7 +429,11 @@ fn the_embedded_component_can_be_written_and_run() {
     pam.run(&["component", "--out", out.to_str().unwrap()]).ok();
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..4], b"\0asm");
-    assert_eq!(&bytes[4..8], &[0x0d, 0x00, 0x01, 0x00], "a component, not a core module");
+    assert_eq!(
+        &bytes[4..8],
+        &[0x0d, 0x00, 0x01, 0x00],
+        "a component, not a core module"
+    );
     let listed = pam.json(&["--plugin", out.to_str().unwrap(), "resource", "list"]);
     assert_eq!(listed, serde_json::json!([]));
 }

@@ -18,25 +18,38 @@ pub const BOB: &str = "bob@example.com";
 pub const LONG_EMAIL: &str = "firstname.middlename.lastname.department.team@subsidiary.example.com";
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn python() -> PathBuf {
     let python = std::env::var_os("PAM_AWS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(python.exists(), "{} is missing: run scripts/setup first", python.display());
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup first",
+        python.display()
+    );
     python
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -59,7 +72,10 @@ fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
         .unwrap_or_else(|e| panic!("starting {script}: {e}"));
     let stdin = child.stdin.take().expect("helper stdin");
     wait_for_port(port, script);
-    Helper { _child: child, _stdin: stdin }
+    Helper {
+        _child: child,
+        _stdin: stdin,
+    }
 }
 
 /// What `moto_setup.py` created.
@@ -80,19 +96,32 @@ pub fn world() -> &'static World {
         let moto_port = free_port();
         let moto_helper = spawn_helper("moto_server.py", &[&moto_port.to_string()], moto_port);
         let signin_port = free_port();
-        let signin_helper =
-            spawn_helper("fake_signin.py", &[&signin_port.to_string(), "--until-stdin-closes"], signin_port);
+        let signin_helper = spawn_helper(
+            "fake_signin.py",
+            &[&signin_port.to_string(), "--until-stdin-closes"],
+            signin_port,
+        );
         let moto = format!("http://127.0.0.1:{moto_port}");
         let hashed = pam_aws_plugin::session_name::role_session_name(LONG_EMAIL);
-        let sessions = [pam_aws_plugin::broker::VALIDATION_SESSION, ALICE, BOB, hashed.as_str()];
+        let sessions = [
+            pam_aws_plugin::broker::VALIDATION_SESSION,
+            ALICE,
+            BOB,
+            hashed.as_str(),
+        ];
         let output = Command::new(python())
             .arg(root().join("tests/support/moto_setup.py"))
             .args([moto.as_str(), EXTERNAL_ID])
             .args(sessions)
             .output()
             .expect("running moto_setup.py");
-        assert!(output.status.success(), "moto_setup.py: {}", String::from_utf8_lossy(&output.stderr));
-        let setup: Value = serde_json::from_slice(&output.stdout).expect("moto_setup.py prints JSON");
+        assert!(
+            output.status.success(),
+            "moto_setup.py: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let setup: Value =
+            serde_json::from_slice(&output.stdout).expect("moto_setup.py prints JSON");
         let text = |key: &str| setup[key].as_str().expect(key).to_string();
         World {
             moto,
@@ -122,13 +151,19 @@ pub fn get_json(url: &str) -> Value {
 /// moto's record of every AssumeRole it answered.
 pub fn moto_assumed_roles() -> Vec<Value> {
     let data = get_json(&format!("{}/moto-api/data.json", world().moto));
-    data["sts"]["AssumedRole"].as_array().cloned().unwrap_or_default()
+    data["sts"]["AssumedRole"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Requests the fake sign-in endpoint received.
 pub fn signin_requests() -> Vec<Value> {
     let base = world().signin.trim_end_matches("/federation");
-    get_json(&format!("{base}/_requests")).as_array().cloned().unwrap_or_default()
+    get_json(&format!("{base}/_requests"))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The result of one CLI run.
@@ -140,7 +175,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     #[track_caller]
@@ -177,7 +213,10 @@ impl Pam {
         }
         let env = vec![
             ("AWS_ACCESS_KEY_ID".to_string(), w.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), w.secret_access_key.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                w.secret_access_key.clone(),
+            ),
         ];
         Pam { dir, env }
     }
@@ -195,7 +234,10 @@ impl Pam {
             .env_remove("AWS_PROFILE")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.path().join("aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("aws-credentials"),
+            )
             .env("PAM_AWS_CACHE_DIR", root().join("target/pam-aws-cache"))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
@@ -214,13 +256,30 @@ impl Pam {
     }
 
     pub fn create_resource(&self, name: &str) -> Value {
-        self.json(&["resource", "create", "--name", name, "--role-arn", &world().resource_role])
+        self.json(&[
+            "resource",
+            "create",
+            "--name",
+            name,
+            "--role-arn",
+            &world().resource_role,
+        ])
     }
 
     pub fn create_account(&self, resource: &str, name: &str, duration: &str) -> Value {
         self.json(&[
-            "account", "create", "--resource", resource, "--name", name, "--role-arn", &world().target_role,
-            "--duration", duration, "--region", "eu-west-1",
+            "account",
+            "create",
+            "--resource",
+            resource,
+            "--name",
+            name,
+            "--role-arn",
+            &world().target_role,
+            "--duration",
+            duration,
+            "--region",
+            "eu-west-1",
         ])
     }
 

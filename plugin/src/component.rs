@@ -6,7 +6,8 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
 };
 use crate::bindings::wasi::io::poll;
 use crate::bindings::wasi::io::streams::StreamError;
@@ -152,6 +153,14 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
         .map_err(|()| "the request body was already taken".to_string())?;
     let future = outgoing_handler::handle(outgoing, Some(options))
         .map_err(|e| format!("request refused: {e:?}"))?;
+    // A refused request closes the body early; its reason arrives on `future`.
+    let body_written = write_body(outgoing_body, &body);
+    let response = wait_for(&future)?;
+    body_written?;
+    read_response(response)
+}
+
+fn write_body(outgoing_body: OutgoingBody, body: &[u8]) -> Result<(), String> {
     {
         let stream = outgoing_body
             .write()
@@ -163,30 +172,28 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
         }
     }
     OutgoingBody::finish(outgoing_body, None)
-        .map_err(|e| format!("finishing the request body failed: {e:?}"))?;
+        .map_err(|e| format!("finishing the request body failed: {e:?}"))
+}
 
-    let deadline = monotonic_clock::subscribe_duration(nanos(CONNECT_TIMEOUT + RESPONSE_TIMEOUT));
+/// The response, or an error once the whole-request deadline passes.
+fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, String> {
+    let limit = CONNECT_TIMEOUT + RESPONSE_TIMEOUT;
+    let deadline = monotonic_clock::subscribe_duration(nanos(limit));
     let ready = future.subscribe();
     loop {
         if let Some(answer) = future.get() {
-            let response = answer
+            return answer
                 .map_err(|()| "the response was already taken".to_string())?
-                .map_err(|e| format!("request failed: {e:?}"))?;
-            return read_response(response);
+                .map_err(|e| format!("request failed: {e:?}"));
         }
         let woken = poll::poll(&[&ready, &deadline]);
         if woken.contains(&1) && !woken.contains(&0) {
-            return Err(format!(
-                "no response within {}s",
-                (CONNECT_TIMEOUT + RESPONSE_TIMEOUT).as_secs()
-            ));
+            return Err(format!("no response within {}s", limit.as_secs()));
         }
     }
 }
 
-fn read_response(
-    response: crate::bindings::wasi::http::types::IncomingResponse,
-) -> Result<http::Response<Vec<u8>>, String> {
+fn read_response(response: IncomingResponse) -> Result<http::Response<Vec<u8>>, String> {
     let status = response.status();
     let body = response
         .consume()

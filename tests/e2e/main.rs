@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::Value;
+use std::time::Duration;
 use support::*;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -436,4 +437,85 @@ fn the_embedded_component_can_be_written_and_run() {
     );
     let listed = pam.json(&["--plugin", out.to_str().unwrap(), "resource", "list"]);
     assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
+    use pam_aws_host::bindings::types::{AccessRequest, Error};
+    use pam_aws_host::runtime::{CallContext, Runtime};
+    use pam_aws_host::{config::Config, egress::Egress, kv};
+
+    let pam = Pam::new();
+    pam.create_resource("sandbox");
+    pam.create_account("sandbox", "admin", "30m");
+    // The same store and configuration, but moto's STS is not on the list.
+    let config = Config::load(Some(&pam.dir.path().join("pam-aws.toml"))).unwrap();
+    let backend = kv::open(&config.store.url, &config.base_dir).unwrap();
+    let mut vars = config.component_vars();
+    vars.push(("aws-access-key-id".into(), world().access_key_id.clone()));
+    vars.push((
+        "aws-secret-access-key".into(),
+        world().secret_access_key.clone(),
+    ));
+    let egress = Egress::new(
+        vec!["sts.us-east-1.amazonaws.com".into()],
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let result = tokio.block_on(async {
+        let runtime = Runtime::new(pam_aws_host::PLUGIN_WASM).unwrap();
+        let (mut store, plugin) = runtime
+            .instantiate(CallContext {
+                vars,
+                backend,
+                egress,
+            })
+            .await
+            .unwrap();
+        let request = AccessRequest {
+            resource: "sandbox".into(),
+            account: "admin".into(),
+            user: ALICE.into(),
+        };
+        plugin
+            .pam_aws_console_broker()
+            .call_access(&mut store, &request)
+            .await
+            .unwrap()
+    });
+    match result {
+        Err(Error::Upstream(message)) => {
+            assert!(message.contains("HttpRequestDenied"), "{message}")
+        }
+        other => panic!("expected the request to be denied, got {other:?}"),
+    }
+    let audit = pam.json(&["audit", "--limit", "1"]);
+    assert_eq!(audit[0]["action"], "access.fail");
+}
+
+#[test]
+fn compiled_code_is_cached_between_calls() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut pam = Pam::new();
+    pam.set_env("PAM_AWS_CACHE_DIR", cache.path().to_str().unwrap());
+    pam.run(&["resource", "list"]).ok();
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert_eq!(
+        cached[0].extension().and_then(|e| e.to_str()),
+        Some("cwasm")
+    );
+    let modified = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+    pam.run(&["resource", "list"]).ok();
+    assert_eq!(
+        std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
+        modified,
+        "reused, not rewritten"
+    );
 }

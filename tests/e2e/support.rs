@@ -212,6 +212,10 @@ impl Pam {
             std::fs::write(dir.path().join(file), "").expect("writing an empty AWS file");
         }
         let env = vec![
+            (
+                "PAM_AWS_CACHE_DIR".to_string(),
+                root().join("target/pam-aws-cache").display().to_string(),
+            ),
             ("AWS_ACCESS_KEY_ID".to_string(), w.access_key_id.clone()),
             (
                 "AWS_SECRET_ACCESS_KEY".to_string(),
@@ -238,7 +242,6 @@ impl Pam {
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.path().join("aws-credentials"),
             )
-            .env("PAM_AWS_CACHE_DIR", root().join("target/pam-aws-cache"))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("running pam-aws");

@@ -497,3 +497,290 @@ fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
         _ => SessionStatus::Expired,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::KeyValue;
+    use std::cell::{Cell, RefCell};
+    use std::collections::{BTreeMap, HashMap, VecDeque};
+    use std::time::{Duration, SystemTime};
+
+    const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
+    const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
+
+    /// A host in memory: scripted HTTP answers, a settable clock.
+    #[derive(Default)]
+    struct Fake {
+        kv: RefCell<BTreeMap<String, Vec<u8>>>,
+        answers: RefCell<VecDeque<(u16, String)>>,
+        sent: RefCell<Vec<http::Request<Vec<u8>>>>,
+        clock: Cell<u64>,
+        config: HashMap<String, String>,
+    }
+
+    impl KeyValue for Fake {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+            Ok(self.kv.borrow().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+            self.kv.borrow_mut().insert(key.to_string(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> Result<()> {
+            self.kv.borrow_mut().remove(key);
+            Ok(())
+        }
+        fn keys(&self) -> Result<Vec<String>> {
+            Ok(self.kv.borrow().keys().cloned().collect())
+        }
+    }
+
+    impl Platform for &Fake {
+        fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+            self.sent.borrow_mut().push(request);
+            let (status, body) = self
+                .answers
+                .borrow_mut()
+                .pop_front()
+                .ok_or("connection refused")?;
+            Ok(http::Response::builder()
+                .status(status)
+                .body(body.into_bytes())
+                .unwrap())
+        }
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock.get())
+        }
+        fn config(&self, key: &str) -> Result<Option<String>> {
+            Ok(self.config.get(key).cloned())
+        }
+        fn store(&self) -> &dyn KeyValue {
+            *self
+        }
+    }
+
+    fn fake() -> Fake {
+        let config = [
+            ("aws-access-key-id", "AKIDBASE"),
+            ("aws-secret-access-key", "base-secret"),
+            ("sts-endpoint", "https://sts.test"),
+            ("federation-endpoint", "https://signin.test/federation"),
+            ("external-id", "proj-1"),
+        ];
+        Fake {
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            clock: Cell::new(1_800_000_000),
+            ..Fake::default()
+        }
+    }
+
+    fn assumed(role: &str, key: &str, expiration: &str, request_id: &str) -> (u16, String) {
+        let body = format!(
+            "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/{role}/alice@example.com</Arn>\
+             <AssumedRoleId>AROAEXAMPLE:alice@example.com</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>{key}</AccessKeyId>\
+             <SecretAccessKey>{key}-secret</SecretAccessKey><SessionToken>{key}-token</SessionToken><Expiration>{expiration}</Expiration>\
+             </Credentials></AssumeRoleResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        );
+        (200, body)
+    }
+
+    fn form(request: &http::Request<Vec<u8>>) -> HashMap<String, String> {
+        form_urlencoded::parse(request.body())
+            .into_owned()
+            .collect()
+    }
+
+    /// Stores a resource and an account directly, as a previous run would have.
+    fn seed(fake: &Fake) {
+        let records = Records::new(fake);
+        let resource = Resource {
+            id: "r1".into(),
+            name: "prod".into(),
+            role_arn: RESOURCE_ROLE.into(),
+            external_id: "proj-1".into(),
+            aws_account_id: "123456789012".into(),
+            partition: "aws".into(),
+            created_at: "2027-01-15T08:00:00Z".into(),
+        };
+        records.put(&resource_key("prod"), &resource).unwrap();
+        let account = Account {
+            id: "a1".into(),
+            resource: "prod".into(),
+            name: "admin".into(),
+            description: None,
+            role_arn: TARGET_ROLE.into(),
+            session_duration: "30m".into(),
+            session_duration_seconds: 1800,
+            region: None,
+            allow: vec![],
+            created_at: "2027-01-15T08:00:00Z".into(),
+        };
+        records
+            .put(&account_key("prod", "admin"), &account)
+            .unwrap();
+    }
+
+    fn alice() -> AccessRequest {
+        AccessRequest {
+            resource: "prod".into(),
+            account: "admin".into(),
+            user: "alice@example.com".into(),
+        }
+    }
+
+    #[test]
+    fn access_chains_the_hops_and_records_the_session() {
+        let fake = fake();
+        seed(&fake);
+        fake.answers.borrow_mut().extend([
+            assumed(
+                "PamResourceRole",
+                "ASIAHOP1",
+                "2027-01-15T08:15:00Z",
+                "req-1",
+            ),
+            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00.123Z", "req-2"),
+            (200, r#"{"SigninToken":"tok"}"#.to_string()),
+        ]);
+        let broker = Broker::new(&fake);
+        let grant = broker.access(alice()).unwrap();
+
+        let sent = fake.sent.borrow();
+        assert_eq!(sent.len(), 3);
+        let (hop1, hop2) = (form(&sent[0]), form(&sent[1]));
+        assert_eq!(hop1["RoleArn"], RESOURCE_ROLE);
+        assert_eq!(hop2["RoleArn"], TARGET_ROLE);
+        assert_eq!(
+            (hop1["ExternalId"].as_str(), hop2["ExternalId"].as_str()),
+            ("proj-1", "proj-1")
+        );
+        assert_eq!(hop2["RoleSessionName"], "alice@example.com");
+        assert_eq!(hop2["DurationSeconds"], "1800");
+        assert!(
+            sent[0].headers().get("x-amz-security-token").is_none(),
+            "hop 1: base keys"
+        );
+        assert_eq!(
+            sent[1].headers()["x-amz-security-token"],
+            "ASIAHOP1-token",
+            "hop 2: hop 1's token"
+        );
+        assert!(
+            sent[2].uri().to_string().contains("ASIAHOP2"),
+            "token for hop 2's credentials"
+        );
+
+        assert!(
+            grant
+                .url
+                .starts_with("https://signin.test/federation?Action=login&Issuer=pam-aws&")
+        );
+        assert_eq!(grant.session.expires_at, "2027-01-15T08:30:00Z");
+        assert_eq!(grant.session.status, SessionStatus::Active);
+        let events = broker.list_audit_events(None).unwrap();
+        assert_eq!(events[0].action, "access.grant");
+        assert_eq!(events[0].request_ids, ["req-1", "req-2"]);
+        let stored =
+            String::from_utf8(fake.kv.borrow().values().flatten().copied().collect()).unwrap();
+        for secret in [
+            "base-secret",
+            "ASIAHOP1-secret",
+            "ASIAHOP2-secret",
+            "ASIAHOP2-token",
+            "tok\"",
+        ] {
+            assert!(!stored.contains(secret), "{secret} stored");
+        }
+    }
+
+    #[test]
+    fn status_follows_the_clock() {
+        let fake = fake();
+        seed(&fake);
+        fake.answers.borrow_mut().extend([
+            assumed(
+                "PamResourceRole",
+                "ASIAHOP1",
+                "2027-01-15T08:15:00Z",
+                "req-1",
+            ),
+            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
+            (200, r#"{"SigninToken":"tok"}"#.to_string()),
+        ]);
+        let broker = Broker::new(&fake);
+        broker.access(alice()).unwrap();
+        let all = SessionFilter {
+            active_only: false,
+            user: None,
+        };
+        let active = SessionFilter {
+            active_only: true,
+            user: None,
+        };
+        fake.clock.set(1_800_000_000); // 2027-01-15T08:00:00Z
+        assert_eq!(broker.list_sessions(active.clone()).unwrap().len(), 1);
+        fake.clock.set(1_800_001_800); // 08:30, the expiry
+        assert_eq!(
+            broker.list_sessions(all).unwrap()[0].status,
+            SessionStatus::Expired
+        );
+        assert!(broker.list_sessions(active).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refused_hop_2_stores_no_session_and_audits_the_denial() {
+        let fake = fake();
+        seed(&fake);
+        let denied = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error>\
+                      <RequestId>req-denied</RequestId></ErrorResponse>";
+        fake.answers.borrow_mut().extend([
+            assumed(
+                "PamResourceRole",
+                "ASIAHOP1",
+                "2027-01-15T08:15:00Z",
+                "req-1",
+            ),
+            (403, denied.to_string()),
+        ]);
+        let broker = Broker::new(&fake);
+        let Err(Error::Aws(e)) = broker.access(alice()) else {
+            panic!("expected AccessDenied")
+        };
+        assert_eq!((e.hop, e.code.as_str()), (Hop::TargetRole, "AccessDenied"));
+        assert!(
+            broker
+                .list_sessions(SessionFilter {
+                    active_only: false,
+                    user: None
+                })
+                .unwrap()
+                .is_empty()
+        );
+        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
+        assert_eq!(
+            (event.action.as_str(), event.outcome),
+            ("access.deny", Outcome::Denied)
+        );
+        assert_eq!(event.request_ids, ["req-1", "req-denied"]);
+    }
+
+    #[test]
+    fn invalid_input_is_refused_before_anything_happens() {
+        let fake = fake();
+        let broker = Broker::new(&fake);
+        let input = NewResource {
+            name: "prod".into(),
+            role_arn: "arn:aws:iam::1:role/R".into(),
+            external_id: None,
+        };
+        assert!(matches!(
+            broker.create_resource("op", input),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(fake.sent.borrow().is_empty() && fake.kv.borrow().is_empty());
+    }
+}

@@ -519,3 +519,29 @@ fn compiled_code_is_cached_between_calls() {
         "reused, not rewritten"
     );
 }
+
+#[test]
+fn resources_with_accounts_cannot_be_deleted_and_deletes_are_audited() {
+    let pam = Pam::new();
+    pam.create_resource("gone");
+    pam.create_account("gone", "admin", "15m");
+    let refused = pam.run(&["resource", "delete", "gone", "--json"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(refused.json()["error"]["kind"], "conflict");
+    assert_eq!(
+        pam.json(&["account", "show", "gone/admin"])["role_arn"],
+        world().target_role
+    );
+
+    pam.run(&["account", "delete", "gone/admin"]).ok();
+    pam.run(&["resource", "delete", "gone"]).ok();
+    assert_eq!(pam.run(&["resource", "show", "gone"]).code, 3);
+    assert_eq!(pam.run(&["account", "show", "gone/admin"]).code, 3);
+    let audit = pam.json(&["audit", "--limit", "2"]);
+    assert_eq!(audit[0]["action"], "resource.delete");
+    assert_eq!(audit[1]["action"], "account.delete");
+    assert_eq!(
+        audit[1]["actor"].as_str().map(|a| a.starts_with("cli:")),
+        Some(true)
+    );
+}

@@ -41,6 +41,8 @@ pub struct AwsSection {
     pub federation_endpoint: Option<String>,
     pub issuer: Option<String>,
     pub external_id: Option<String>,
+    /// Attempts per AWS call, retries included (1 to 10; default 3).
+    pub max_attempts: Option<u32>,
     /// A named profile for the credential chain.
     pub profile: Option<String>,
     /// Explicit base credentials; otherwise the standard AWS chain is used.
@@ -175,6 +177,9 @@ impl Config {
             if let Some(value) = value {
                 vars.push((key.to_string(), value.clone()));
             }
+        }
+        if let Some(attempts) = self.aws.max_attempts {
+            vars.push(("sts-max-attempts".to_string(), attempts.to_string()));
         }
         if !self.auth.admin_groups.is_empty() {
             vars.push(("admin-groups".to_string(), self.auth.admin_groups.join(",")));

@@ -131,7 +131,8 @@ pub fn exit_code(error: &Error) -> i32 {
         Error::InvalidInput(_) => 2,
         Error::NotFound(_) => 3,
         Error::Forbidden(_) => 4,
-        Error::Aws(e) if e.status >= 500 => 5,
+        // Still failing after the retries: AWS 5xx, 429 and throttling.
+        Error::Aws(e) if e.status >= 500 || e.status == 429 || e.code.starts_with("Throttl") => 5,
         Error::Aws(e) if e.code == "ValidationError" => 2,
         Error::Aws(_) => 4,
         Error::Upstream(_) => 5,

@@ -8,12 +8,14 @@ use crate::model::{
     Resource, Session, SessionFilter, SessionStatus,
 };
 use crate::platform::Platform;
+use crate::retry;
 use crate::session_name::role_session_name;
 use crate::settings::Settings;
 use crate::store::{Records, account_key, audit_key, resource_key, session_key};
 use crate::sts::{self, AssumeRole, AssumedRole};
 use crate::validate::{self, RoleArn};
 use aws_credential_types::Credentials;
+use std::time::SystemTime;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -295,7 +297,8 @@ impl<P: Platform> Broker<P> {
                 let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
                 // Sign-in token for hop 2's credentials, then the login URL.
                 let federation_endpoint = settings.federation_endpoint(target_arn.partition);
-                let token = self.signin_token(&federation_endpoint, &hop2.credentials)?;
+                let token =
+                    self.signin_token(&settings, &federation_endpoint, &hop2.credentials)?;
                 let destination = target_arn
                     .partition
                     .console_destination(account.region.as_deref());
@@ -353,38 +356,83 @@ impl<P: Platform> Broker<P> {
             external_id,
             duration_seconds,
         };
-        let request = sts::assume_role_request(&endpoint, signer, &call, self.platform.now())?;
-        let response = self
-            .platform
-            .send(request)
-            .map_err(|why| upstream(format!("{hop}: {why}")))?;
-        let result = sts::read_assume_role_response(
+        self.send_retrying(
+            settings,
             hop,
-            role_arn,
-            response.status().as_u16(),
-            response.body(),
-        );
-        match &result {
-            Ok(role) => trail.request_ids.push(role.request_id.clone()),
-            Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
-            Err(_) => {}
-        }
-        result
+            |now| sts::assume_role_request(&endpoint, signer, &call, now),
+            |status, body| {
+                let result = sts::read_assume_role_response(hop, role_arn, status, body);
+                match &result {
+                    Ok(role) => trail.request_ids.push(role.request_id.clone()),
+                    Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
+                    Err(_) => {}
+                }
+                result
+            },
+        )
     }
 
-    fn signin_token(&self, endpoint: &str, credentials: &Credentials) -> Result<String> {
+    fn signin_token(
+        &self,
+        settings: &Settings,
+        endpoint: &str,
+        credentials: &Credentials,
+    ) -> Result<String> {
         let url = federation::signin_token_url(endpoint, credentials)?;
-        let request = http::Request::get(url).body(Vec::new()).map_err(|_| {
-            upstream(format!(
-                "{}: the federation endpoint is not a valid URL",
-                Hop::SigninToken
-            ))
-        })?;
-        let response = self
-            .platform
-            .send(request)
-            .map_err(|why| upstream(format!("{}: {why}", Hop::SigninToken)))?;
-        federation::read_signin_token(response.status().as_u16(), response.body())
+        self.send_retrying(
+            settings,
+            Hop::SigninToken,
+            |_now| {
+                http::Request::get(&url).body(Vec::new()).map_err(|_| {
+                    upstream(format!(
+                        "{}: the federation endpoint is not a valid URL",
+                        Hop::SigninToken
+                    ))
+                })
+            },
+            federation::read_signin_token,
+        )
+    }
+
+    /// Sends what `build` makes (signed afresh for every attempt) and reads
+    /// the answer with `read`, retrying throttling, 429/5xx and connection
+    /// failures with backoff, as `settings.retry` says.
+    fn send_retrying<T>(
+        &self,
+        settings: &Settings,
+        hop: Hop,
+        build: impl Fn(SystemTime) -> Result<http::Request<Vec<u8>>>,
+        mut read: impl FnMut(u16, &[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let policy = &settings.retry;
+        let mut attempt = 1;
+        loop {
+            let request = build(self.platform.now())?;
+            let (result, retryable) = match self.platform.send(request) {
+                Err(why) => (Err(upstream(format!("{hop}: {why}"))), true),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let result = read(status, response.body());
+                    let retryable = match &result {
+                        Ok(_) => false,
+                        Err(Error::Aws(e)) => retry::is_retryable(status, Some(&e.code)),
+                        Err(_) => retry::is_retryable(status, None),
+                    };
+                    (result, retryable)
+                }
+            };
+            if !retryable || attempt >= policy.max_attempts {
+                return match result {
+                    Err(Error::Upstream(why)) if attempt > 1 => Err(upstream(format!(
+                        "{why} (gave up after {attempt} attempts)"
+                    ))),
+                    other => other,
+                };
+            }
+            let jitter = getrandom::u64().unwrap_or_default();
+            self.platform.sleep(policy.delay(attempt - 1, jitter));
+            attempt += 1;
+        }
     }
 
     // ---- sessions and audit ----
@@ -517,6 +565,7 @@ mod tests {
         sent: RefCell<Vec<http::Request<Vec<u8>>>>,
         clock: Cell<u64>,
         config: HashMap<String, String>,
+        slept: RefCell<Vec<Duration>>,
     }
 
     impl KeyValue for Fake {
@@ -551,6 +600,9 @@ mod tests {
         }
         fn now(&self) -> SystemTime {
             SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock.get())
+        }
+        fn sleep(&self, duration: Duration) {
+            self.slept.borrow_mut().push(duration);
         }
         fn config(&self, key: &str) -> Result<Option<String>> {
             Ok(self.config.get(key).cloned())
@@ -766,6 +818,90 @@ mod tests {
             ("access.deny", Outcome::Denied)
         );
         assert_eq!(event.request_ids, ["req-1", "req-denied"]);
+    }
+
+    #[test]
+    fn throttling_is_retried_with_backoff_then_succeeds() {
+        let fake = fake();
+        seed(&fake);
+        let throttled = "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+                         <RequestId>req-throttled</RequestId></ErrorResponse>";
+        fake.answers.borrow_mut().extend([
+            (400, throttled.to_string()),
+            assumed(
+                "PamResourceRole",
+                "ASIAHOP1",
+                "2027-01-15T08:15:00Z",
+                "req-1",
+            ),
+            (502, "<html>bad gateway</html>".to_string()),
+            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
+            (200, r#"{"SigninToken":"tok"}"#.to_string()),
+        ]);
+        let broker = Broker::new(&fake);
+        broker.access(alice()).unwrap();
+        assert_eq!(fake.sent.borrow().len(), 5);
+        assert_eq!(fake.slept.borrow().len(), 2, "one wait before each retry");
+        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
+        assert_eq!(event.request_ids, ["req-throttled", "req-1", "req-2"]);
+    }
+
+    #[test]
+    fn repeated_server_errors_give_up_after_the_configured_attempts() {
+        let mut fake = fake();
+        fake.config.insert("sts-max-attempts".into(), "4".into());
+        seed(&fake);
+        fake.answers
+            .borrow_mut()
+            .extend((0..4).map(|_| (503, "<html>unavailable</html>".to_string())));
+        let broker = Broker::new(&fake);
+        let Err(Error::Upstream(why)) = broker.access(alice()) else {
+            panic!("expected an upstream failure")
+        };
+        assert!(
+            why.contains("503") && why.contains("after 4 attempts"),
+            "{why}"
+        );
+        assert_eq!(fake.sent.borrow().len(), 4);
+        assert!(
+            broker
+                .list_sessions(SessionFilter {
+                    active_only: false,
+                    user: None
+                })
+                .unwrap()
+                .is_empty()
+        );
+        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
+        assert_eq!(
+            (event.action.as_str(), event.outcome),
+            ("access.fail", Outcome::Failure)
+        );
+    }
+
+    #[test]
+    fn refusals_are_not_retried() {
+        let fake = fake();
+        seed(&fake);
+        let denied = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>";
+        fake.answers
+            .borrow_mut()
+            .push_back((403, denied.to_string()));
+        let broker = Broker::new(&fake);
+        assert!(matches!(broker.access(alice()), Err(Error::Aws(_))));
+        assert_eq!(fake.sent.borrow().len(), 1);
+        assert!(fake.slept.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_bad_attempt_count_is_a_configuration_error() {
+        let mut fake = fake();
+        fake.config.insert("sts-max-attempts".into(), "0".into());
+        seed(&fake);
+        let Err(Error::Config(why)) = Broker::new(&fake).access(alice()) else {
+            panic!()
+        };
+        assert!(why.contains("sts-max-attempts"), "{why}");
     }
 
     #[test]

@@ -99,6 +99,10 @@ impl Platform for Wasi {
         SystemTime::now()
     }
 
+    fn sleep(&self, duration: Duration) {
+        monotonic_clock::subscribe_duration(nanos(duration)).block();
+    }
+
     fn config(&self, key: &str) -> Result<Option<String>> {
         read_config(key)
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod federation;
 pub mod partition;
 pub mod platform;
+pub mod retry;
 pub mod session_name;
 pub mod settings;
 pub mod store;

@@ -2,7 +2,7 @@
 //! WASI (`component.rs`); unit tests implement it in memory.
 
 use crate::error::Result;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// The key-value bucket the broker keeps its records in.
 pub trait KeyValue {
@@ -17,6 +17,8 @@ pub trait Platform {
     /// Sends one HTTP request; `Err` is a network failure or timeout.
     fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String>;
     fn now(&self) -> SystemTime;
+    /// Waits (between retries).
+    fn sleep(&self, duration: Duration);
     /// A configuration value (`wasi:config/store`).
     fn config(&self, key: &str) -> Result<Option<String>>;
     fn store(&self) -> &dyn KeyValue;

@@ -5,6 +5,7 @@
 use crate::error::{Result, config};
 use crate::partition::Partition;
 use crate::platform::Platform;
+use crate::retry;
 use crate::sts;
 use aws_credential_types::Credentials;
 
@@ -14,12 +15,26 @@ pub struct Settings {
     pub federation_endpoint: Option<String>,
     pub issuer: String,
     pub external_id: Option<String>,
+    pub retry: retry::Policy,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// `sts-max-attempts`: 1 (no retry) to 10; 3 when unset.
+fn max_attempts(value: Option<String>) -> Result<u32> {
+    let Some(text) = value else {
+        return Ok(retry::Policy::default().max_attempts);
+    };
+    match text.parse::<u32>() {
+        Ok(n @ 1..=10) => Ok(n),
+        _ => Err(config(format!(
+            "sts-max-attempts must be a whole number from 1 to 10, not {text:?}"
+        ))),
+    }
 }
 
 impl Settings {
@@ -31,6 +46,10 @@ impl Settings {
             federation_endpoint: get("federation-endpoint")?,
             issuer: get("issuer")?.unwrap_or_else(|| "pam-aws".to_string()),
             external_id: get("external-id")?,
+            retry: retry::Policy {
+                max_attempts: max_attempts(get("sts-max-attempts")?)?,
+                ..retry::Policy::default()
+            },
         })
     }
 

@@ -53,6 +53,8 @@ enum Command {
         /// Open the URL in the default browser.
         #[arg(long)]
         open: bool,
+        #[command(flatten)]
+        console: ConsolePage,
     },
     /// Granted sessions, newest first.
     Sessions {
@@ -126,12 +128,32 @@ struct AccountCreate {
     duration: String,
     #[arg(long)]
     description: Option<String>,
-    /// Console region (default: the console's home page).
-    #[arg(long)]
-    region: Option<String>,
+    #[command(flatten)]
+    console: ConsolePage,
     /// Who may request it: an email, @domain or group:NAME (repeatable).
     #[arg(long = "allow", value_name = "WHO")]
     allow: Vec<String>,
+}
+
+/// Where the console opens (per account, or for one access).
+#[derive(Args)]
+struct ConsolePage {
+    /// Console region (default: the console's home page).
+    #[arg(long)]
+    region: Option<String>,
+    /// A console service to open, e.g. s3 or ec2.
+    #[arg(long, conflicts_with = "path")]
+    service: Option<String>,
+    /// A console path to open, e.g. /cloudwatch/home.
+    #[arg(long)]
+    path: Option<String>,
+}
+
+impl ConsolePage {
+    /// The WIT `service` field holds a service name or a path.
+    fn page(self) -> (Option<String>, Option<String>) {
+        (self.region, self.service.or(self.path))
+    }
 }
 
 /// A failed command: the broker's typed error, or the host's own.
@@ -345,13 +367,15 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             }
         }
         Command::Account(AccountCommand::Create(a)) => {
+            let (region, service) = a.console.page();
             let input = NewAccount {
                 resource: a.resource,
                 name: a.name,
                 role_arn: a.role_arn,
                 duration: a.duration,
                 description: a.description,
-                region: a.region,
+                region,
+                service,
                 allow: a.allow,
             };
             let account = broker
@@ -394,8 +418,14 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
                 text: format!("deleted account {target}"),
             }
         }
-        Command::Access { target, user, open } => {
+        Command::Access {
+            target,
+            user,
+            open,
+            console,
+        } => {
             let (resource, account) = split_target(&target)?;
+            let (region, service) = console.page();
             let grant = broker
                 .call_access(
                     store,
@@ -403,6 +433,8 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
                         resource,
                         account,
                         user,
+                        region,
+                        service,
                     },
                 )
                 .await??;

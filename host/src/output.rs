@@ -18,7 +18,7 @@ pub fn account_json(a: &Account) -> Value {
     json!({
         "id": a.id, "resource": a.resource, "name": a.name, "description": a.description,
         "role_arn": a.role_arn, "session_duration": a.session_duration,
-        "session_duration_seconds": a.session_duration_seconds, "region": a.region,
+        "session_duration_seconds": a.session_duration_seconds, "region": a.region, "service": a.service,
         "allow": a.allow, "created_at": a.created_at,
     })
 }
@@ -173,6 +173,7 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
         "ROLE ARN",
         "DURATION",
         "REGION",
+        "PAGE",
         "ALLOW",
         "DESCRIPTION",
     ]);
@@ -182,6 +183,7 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
             a.role_arn.clone(),
             a.session_duration.clone(),
             or_dash(&a.region),
+            or_dash(&a.service),
             a.allow.join(", "),
             or_dash(&a.description),
         ]);

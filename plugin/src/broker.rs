@@ -158,15 +158,7 @@ impl<P: Platform> Broker<P> {
         if let Some(description) = &input.description {
             validate::description("description", description)?;
         }
-        if let Some(region) = &input.region {
-            validate::region("region", region)?;
-            if !arn.partition.has_region(region) {
-                return Err(invalid(
-                    "region",
-                    format!("must be a region of partition {}", arn.partition.name()),
-                ));
-            }
-        }
+        console_target(&arn, input.region.as_deref(), input.service.as_deref())?;
         for entry in &input.allow {
             validate::allow_entry("allow", entry)?;
         }
@@ -211,6 +203,7 @@ impl<P: Platform> Broker<P> {
                     session_duration: input.duration.trim().to_string(),
                     session_duration_seconds: seconds,
                     region: input.region.clone(),
+                    service: input.service.clone(),
                     allow: input.allow.clone(),
                     created_at: self.timestamp(),
                 };
@@ -263,10 +256,16 @@ impl<P: Platform> Broker<P> {
     /// sign-in token, login URL, then the session record and audit event.
     pub fn access(&self, request: AccessRequest) -> Result<AccessGrant> {
         validate::email("user", &request.user)?;
+        let region = request.region.as_deref();
+        let service = request.service.as_deref();
         let account = self.get_account(&request.resource, &request.account)?;
         let resource = self.get_resource(&request.resource)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
         let target_arn = RoleArn::parse("role-arn", &account.role_arn)?;
+        console_target(&target_arn, region, service)?;
+        // The request's region and page win over the account's.
+        let region = region.or(account.region.as_deref());
+        let service = service.or(account.service.as_deref());
         let settings = Settings::load(&self.platform)?;
         let session_name = role_session_name(&request.user);
 
@@ -299,9 +298,7 @@ impl<P: Platform> Broker<P> {
                 let federation_endpoint = settings.federation_endpoint(target_arn.partition);
                 let token =
                     self.signin_token(&settings, &federation_endpoint, &hop2.credentials)?;
-                let destination = target_arn
-                    .partition
-                    .console_destination(account.region.as_deref());
+                let destination = target_arn.partition.console_destination(region, service);
                 let url = federation::login_url(
                     &federation_endpoint,
                     &settings.issuer,
@@ -509,6 +506,23 @@ impl<P: Platform> Broker<P> {
     }
 }
 
+/// Checks a console region (in the role's partition) and page.
+fn console_target(role: &RoleArn, region: Option<&str>, service: Option<&str>) -> Result<()> {
+    if let Some(region) = region {
+        validate::region("region", region)?;
+        if !role.partition.has_region(region) {
+            return Err(invalid(
+                "region",
+                format!("must be a region of partition {}", role.partition.name()),
+            ));
+        }
+    }
+    if let Some(service) = service {
+        validate::console_page("service", service)?;
+    }
+    Ok(())
+}
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -668,6 +682,7 @@ mod tests {
             session_duration: "30m".into(),
             session_duration_seconds: 1800,
             region: None,
+            service: None,
             allow: vec![],
             created_at: "2027-01-15T08:00:00Z".into(),
         };
@@ -681,6 +696,8 @@ mod tests {
             resource: "prod".into(),
             account: "admin".into(),
             user: "alice@example.com".into(),
+            region: None,
+            service: None,
         }
     }
 

@@ -1,5 +1,17 @@
 //! AWS partitions and the endpoints that follow from them (AWS.md).
 
+/// Console services that are not regional: their pages take no region.
+const GLOBAL_SERVICES: &[&str] = &[
+    "iam",
+    "organizations",
+    "billing",
+    "cloudfront",
+    "route53",
+    "support",
+    "account",
+    "globalaccelerator",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Partition {
     Aws,
@@ -60,15 +72,34 @@ impl Partition {
         }
     }
 
-    /// Where the console opens: its default page, or the region's home.
-    pub fn console_destination(self, region: Option<&str>) -> String {
+    /// Where the console opens. `page` is a service (`s3`) or a console
+    /// path (`/cloudwatch/home`); global services take no region.
+    pub fn console_destination(self, region: Option<&str>, page: Option<&str>) -> String {
         let host = self.console_host();
-        match region {
-            None => format!("https://{host}/"),
-            Some(region) if self == Partition::Aws => {
-                format!("https://{region}.{host}/console/home?region={region}")
+        // The commercial console serves each region from its own host.
+        let regional = |region: &str| match self {
+            Partition::Aws => format!("{region}.{host}"),
+            _ => host.to_string(),
+        };
+        match (page, region) {
+            (None, None) => format!("https://{host}/"),
+            (None, Some(region)) => {
+                format!("https://{}/console/home?region={region}", regional(region))
             }
-            Some(region) => format!("https://{host}/console/home?region={region}"),
+            (Some(path), Some(region)) if path.starts_with('/') => {
+                format!("https://{}{path}", regional(region))
+            }
+            (Some(path), None) if path.starts_with('/') => format!("https://{host}{path}"),
+            (Some(service), _) if GLOBAL_SERVICES.contains(&service) => {
+                format!("https://{host}/{service}/home")
+            }
+            (Some(service), None) => format!("https://{host}/{service}/home"),
+            (Some(service), Some(region)) => {
+                format!(
+                    "https://{}/{service}/home?region={region}",
+                    regional(region)
+                )
+            }
         }
     }
 }
@@ -102,21 +133,50 @@ mod tests {
     }
 
     #[test]
+    fn console_destinations_by_service_and_path() {
+        assert_eq!(
+            Partition::Aws.console_destination(Some("eu-west-1"), Some("s3")),
+            "https://eu-west-1.console.aws.amazon.com/s3/home?region=eu-west-1"
+        );
+        assert_eq!(
+            Partition::Aws.console_destination(Some("eu-west-1"), Some("iam")),
+            "https://console.aws.amazon.com/iam/home",
+            "global services take no region"
+        );
+        assert_eq!(
+            Partition::Aws.console_destination(None, Some("ec2")),
+            "https://console.aws.amazon.com/ec2/home"
+        );
+        assert_eq!(
+            Partition::AwsCn.console_destination(Some("cn-north-1"), Some("ec2")),
+            "https://console.amazonaws.cn/ec2/home?region=cn-north-1"
+        );
+        assert_eq!(
+            Partition::Aws.console_destination(Some("us-east-2"), Some("/cloudwatch/home#alarms")),
+            "https://us-east-2.console.aws.amazon.com/cloudwatch/home#alarms"
+        );
+        assert_eq!(
+            Partition::AwsUsGov.console_destination(None, Some("/billing/home")),
+            "https://console.amazonaws-us-gov.com/billing/home"
+        );
+    }
+
+    #[test]
     fn console_destinations() {
         assert_eq!(
-            Partition::Aws.console_destination(None),
+            Partition::Aws.console_destination(None, None),
             "https://console.aws.amazon.com/"
         );
         assert_eq!(
-            Partition::Aws.console_destination(Some("eu-west-1")),
+            Partition::Aws.console_destination(Some("eu-west-1"), None),
             "https://eu-west-1.console.aws.amazon.com/console/home?region=eu-west-1"
         );
         assert_eq!(
-            Partition::AwsCn.console_destination(Some("cn-north-1")),
+            Partition::AwsCn.console_destination(Some("cn-north-1"), None),
             "https://console.amazonaws.cn/console/home?region=cn-north-1"
         );
         assert_eq!(
-            Partition::AwsUsGov.console_destination(None),
+            Partition::AwsUsGov.console_destination(None, None),
             "https://console.amazonaws-us-gov.com/"
         );
     }

@@ -148,6 +148,30 @@ pub fn region(field: &str, region: &str) -> Result<()> {
     Ok(())
 }
 
+/// A console page: a service name (`s3`) or a path on the console host (`/cloudwatch/home`).
+pub fn console_page(field: &str, page: &str) -> Result<()> {
+    if let Some(path) = page.strip_prefix('/') {
+        let safe = |c: char| c.is_ascii_graphic() && !"\"<>\\^`{|}".contains(c);
+        if path.starts_with('/') || page.len() > 512 || !path.chars().all(safe) {
+            return Err(invalid(
+                field,
+                "a console path must start with a single / and hold only URL characters (at most 512)",
+            ));
+        }
+        return Ok(());
+    }
+    let mut chars = page.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !first_ok || !rest_ok || page.len() > 40 {
+        return Err(invalid(
+            field,
+            "must be a console service like s3 or ec2 (lowercase letters, digits, -) or a path starting with /",
+        ));
+    }
+    Ok(())
+}
+
 pub fn description(field: &str, text: &str) -> Result<()> {
     if text.chars().count() > 1024 || text.chars().any(char::is_control) {
         return Err(invalid(
@@ -260,6 +284,18 @@ mod tests {
             "alice@example",
         ] {
             assert!(email("user", bad).is_err(), "{bad}");
+        }
+        for good in [
+            "s3",
+            "ec2",
+            "cloudwatch",
+            "/cloudwatch/home#alarms",
+            "/s3/buckets?region=eu-west-1",
+        ] {
+            assert!(console_page("service", good).is_ok(), "{good}");
+        }
+        for bad in ["S3", "s3/x", "//evil.example/", "/a b", "", "/<script>"] {
+            assert!(console_page("service", bad).is_err(), "{bad}");
         }
         assert!(region("region", "us-east-1").is_ok());
         assert!(region("region", "us-gov-west-1").is_ok());

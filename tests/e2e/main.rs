@@ -478,6 +478,8 @@ fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
             resource: "sandbox".into(),
             account: "admin".into(),
             user: ALICE.into(),
+            region: None,
+            service: None,
         };
         plugin
             .pam_aws_console_broker()
@@ -544,4 +546,59 @@ fn resources_with_accounts_cannot_be_deleted_and_deletes_are_audited() {
         audit[1]["actor"].as_str().map(|a| a.starts_with("cli:")),
         Some(true)
     );
+}
+
+#[test]
+fn the_console_opens_where_the_account_or_the_request_says() {
+    let pam = Pam::new();
+    pam.create_resource("pages");
+    let account = pam.json(&[
+        "account",
+        "create",
+        "--resource",
+        "pages",
+        "--name",
+        "s3",
+        "--role-arn",
+        &world().target_role,
+        "--duration",
+        "15m",
+        "--region",
+        "eu-central-1",
+        "--service",
+        "s3",
+    ]);
+    assert_eq!(account["service"], "s3");
+    let destination = |args: &[&str]| {
+        let mut all = vec!["access", "pages/s3", "--user", ALICE];
+        all.extend_from_slice(args);
+        query(pam.json(&all)["url"].as_str().unwrap())["Destination"].clone()
+    };
+    assert_eq!(
+        destination(&[]),
+        "https://eu-central-1.console.aws.amazon.com/s3/home?region=eu-central-1"
+    );
+    assert_eq!(
+        destination(&["--region", "us-west-2", "--service", "ec2"]),
+        "https://us-west-2.console.aws.amazon.com/ec2/home?region=us-west-2"
+    );
+    assert_eq!(
+        destination(&["--service", "iam"]),
+        "https://console.aws.amazon.com/iam/home"
+    );
+    assert_eq!(
+        destination(&["--path", "/cloudwatch/home#alarms"]),
+        "https://eu-central-1.console.aws.amazon.com/cloudwatch/home#alarms"
+    );
+    let refused = pam.run(&[
+        "access",
+        "pages/s3",
+        "--user",
+        ALICE,
+        "--region",
+        "cn-north-1",
+        "--json",
+    ]);
+    assert_eq!(refused.code, 2);
+    assert_eq!(refused.json()["error"]["field"], "region");
 }

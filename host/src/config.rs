@@ -41,6 +41,8 @@ pub struct AwsSection {
     pub federation_endpoint: Option<String>,
     pub issuer: Option<String>,
     pub external_id: Option<String>,
+    /// `regional` (default), `global` (aws only) or `fips`.
+    pub sts_endpoint_mode: Option<String>,
     /// Attempts per AWS call, retries included (1 to 10; default 3).
     pub max_attempts: Option<u32>,
     /// A named profile for the credential chain.
@@ -126,22 +128,19 @@ impl Config {
     /// hosts, the operator's endpoint overrides, then `[egress] allow`.
     pub fn egress_allow_list(&self) -> Vec<String> {
         let region = self.region();
-        let mut allow = if region.starts_with("cn-") {
-            vec![
-                format!("sts.{region}.amazonaws.com.cn"),
-                "signin.amazonaws.cn".to_string(),
-            ]
+        let (suffix, signin) = if region.starts_with("cn-") {
+            ("amazonaws.com.cn", "signin.amazonaws.cn")
         } else if region.starts_with("us-gov-") {
-            vec![
-                format!("sts.{region}.amazonaws.com"),
-                "signin.amazonaws-us-gov.com".to_string(),
-            ]
+            ("amazonaws.com", "signin.amazonaws-us-gov.com")
         } else {
-            vec![
-                format!("sts.{region}.amazonaws.com"),
-                "signin.aws.amazon.com".to_string(),
-            ]
+            ("amazonaws.com", "signin.aws.amazon.com")
         };
+        let sts = match self.aws.sts_endpoint_mode.as_deref() {
+            Some("global") => format!("sts.{suffix}"),
+            Some("fips") => format!("sts-fips.{region}.{suffix}"),
+            _ => format!("sts.{region}.{suffix}"),
+        };
+        let mut allow = vec![sts, signin.to_string()];
         for endpoint in [&self.aws.sts_endpoint, &self.aws.federation_endpoint]
             .into_iter()
             .flatten()
@@ -161,6 +160,7 @@ impl Config {
         let mut vars = vec![("sts-region".to_string(), self.region().to_string())];
         let optional = [
             ("sts-endpoint", &self.aws.sts_endpoint),
+            ("sts-endpoint-mode", &self.aws.sts_endpoint_mode),
             ("federation-endpoint", &self.aws.federation_endpoint),
             ("issuer", &self.aws.issuer),
             ("external-id", &self.aws.external_id),
@@ -233,6 +233,23 @@ admin_groups = ["pam-admins"]
     fn unknown_keys_are_refused() {
         let err = toml::from_str::<Config>("[aws]\nregoin = \"x\"").unwrap_err();
         assert!(err.to_string().contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn the_sts_mode_picks_the_allowed_host() {
+        let config: Config =
+            toml::from_str("[aws]\nregion = \"us-west-2\"\nsts_endpoint_mode = \"fips\"").unwrap();
+        assert_eq!(
+            config.egress_allow_list()[0],
+            "sts-fips.us-west-2.amazonaws.com"
+        );
+        assert!(
+            config
+                .component_vars()
+                .contains(&("sts-endpoint-mode".into(), "fips".into()))
+        );
+        let config: Config = toml::from_str("[aws]\nsts_endpoint_mode = \"global\"").unwrap();
+        assert_eq!(config.egress_allow_list()[0], "sts.amazonaws.com");
     }
 
     #[test]

@@ -12,6 +12,35 @@ const GLOBAL_SERVICES: &[&str] = &[
     "globalaccelerator",
 ];
 
+/// Which STS endpoint to use (`sts-endpoint-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StsMode {
+    Regional,
+    Global,
+    Fips,
+}
+
+impl StsMode {
+    pub fn parse(text: &str) -> Result<StsMode, String> {
+        match text {
+            "regional" => Ok(StsMode::Regional),
+            "global" => Ok(StsMode::Global),
+            "fips" => Ok(StsMode::Fips),
+            other => Err(format!(
+                "sts-endpoint-mode must be regional, global or fips, not {other:?}"
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            StsMode::Regional => "regional",
+            StsMode::Global => "global",
+            StsMode::Fips => "FIPS",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Partition {
     Aws,
@@ -48,11 +77,32 @@ impl Partition {
         }
     }
 
-    /// The regional STS endpoint, as current SDKs use by default.
-    pub fn sts_endpoint(self, region: &str) -> String {
-        match self {
-            Partition::AwsCn => format!("https://sts.{region}.amazonaws.com.cn"),
-            Partition::Aws | Partition::AwsUsGov => format!("https://sts.{region}.amazonaws.com"),
+    /// The STS endpoint and the region that signs for it. Regional is what
+    /// current SDKs use by default; only `aws` has the global endpoint, and
+    /// `aws-cn` has no FIPS endpoints.
+    pub fn sts_endpoint(self, region: &str, mode: StsMode) -> Result<(String, String), String> {
+        match (self, mode) {
+            (Partition::AwsCn, StsMode::Regional) => Ok((
+                format!("https://sts.{region}.amazonaws.com.cn"),
+                region.to_string(),
+            )),
+            (_, StsMode::Regional) => Ok((
+                format!("https://sts.{region}.amazonaws.com"),
+                region.to_string(),
+            )),
+            (Partition::Aws, StsMode::Global) => Ok((
+                "https://sts.amazonaws.com".to_string(),
+                "us-east-1".to_string(),
+            )),
+            (Partition::Aws | Partition::AwsUsGov, StsMode::Fips) => Ok((
+                format!("https://sts-fips.{region}.amazonaws.com"),
+                region.to_string(),
+            )),
+            (partition, mode) => Err(format!(
+                "partition {} has no {} STS endpoint",
+                partition.name(),
+                mode.name()
+            )),
         }
     }
 
@@ -110,18 +160,46 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_partition() {
+        let url = |p: Partition, region, mode| {
+            p.sts_endpoint(region, mode)
+                .map(|(url, signing)| format!("{url} {signing}"))
+        };
         assert_eq!(
-            Partition::Aws.sts_endpoint("eu-west-1"),
-            "https://sts.eu-west-1.amazonaws.com"
+            url(Partition::Aws, "eu-west-1", StsMode::Regional).unwrap(),
+            "https://sts.eu-west-1.amazonaws.com eu-west-1"
         );
         assert_eq!(
-            Partition::AwsCn.sts_endpoint("cn-north-1"),
-            "https://sts.cn-north-1.amazonaws.com.cn"
+            url(Partition::AwsCn, "cn-north-1", StsMode::Regional).unwrap(),
+            "https://sts.cn-north-1.amazonaws.com.cn cn-north-1"
         );
         assert_eq!(
-            Partition::AwsUsGov.sts_endpoint("us-gov-west-1"),
-            "https://sts.us-gov-west-1.amazonaws.com"
+            url(Partition::AwsUsGov, "us-gov-west-1", StsMode::Regional).unwrap(),
+            "https://sts.us-gov-west-1.amazonaws.com us-gov-west-1"
         );
+        assert_eq!(
+            url(Partition::Aws, "eu-west-1", StsMode::Global).unwrap(),
+            "https://sts.amazonaws.com us-east-1"
+        );
+        assert_eq!(
+            url(Partition::Aws, "us-east-2", StsMode::Fips).unwrap(),
+            "https://sts-fips.us-east-2.amazonaws.com us-east-2"
+        );
+        assert_eq!(
+            url(Partition::AwsUsGov, "us-gov-east-1", StsMode::Fips).unwrap(),
+            "https://sts-fips.us-gov-east-1.amazonaws.com us-gov-east-1"
+        );
+        assert!(
+            url(Partition::AwsCn, "cn-north-1", StsMode::Global)
+                .unwrap_err()
+                .contains("no global")
+        );
+        assert!(
+            url(Partition::AwsCn, "cn-north-1", StsMode::Fips)
+                .unwrap_err()
+                .contains("no FIPS")
+        );
+        assert!(url(Partition::AwsUsGov, "us-gov-west-1", StsMode::Global).is_err());
+        assert!(StsMode::parse("dualstack").is_err());
         assert_eq!(
             Partition::AwsCn.federation_endpoint(),
             "https://signin.amazonaws.cn/federation"

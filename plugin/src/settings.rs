@@ -3,7 +3,7 @@
 //! listing records works without them.
 
 use crate::error::{Result, config};
-use crate::partition::Partition;
+use crate::partition::{Partition, StsMode};
 use crate::platform::Platform;
 use crate::retry;
 use crate::sts;
@@ -12,6 +12,7 @@ use aws_credential_types::Credentials;
 pub struct Settings {
     pub sts_region: String,
     pub sts_endpoint: Option<String>,
+    pub sts_mode: StsMode,
     pub federation_endpoint: Option<String>,
     pub issuer: String,
     pub external_id: Option<String>,
@@ -43,6 +44,10 @@ impl Settings {
         Ok(Settings {
             sts_region: get("sts-region")?.unwrap_or_else(|| "us-east-1".to_string()),
             sts_endpoint: get("sts-endpoint")?,
+            sts_mode: match get("sts-endpoint-mode")? {
+                Some(mode) => StsMode::parse(&mode).map_err(config)?,
+                None => StsMode::Regional,
+            },
             federation_endpoint: get("federation-endpoint")?,
             issuer: get("issuer")?.unwrap_or_else(|| "pam-aws".to_string()),
             external_id: get("external-id")?,
@@ -83,14 +88,12 @@ impl Settings {
                 partition.name()
             )));
         }
-        let url = self
-            .sts_endpoint
-            .clone()
-            .unwrap_or_else(|| partition.sts_endpoint(&self.sts_region));
-        Ok(sts::Endpoint {
-            url,
-            region: self.sts_region.clone(),
-        })
+        let (url, region) = partition
+            .sts_endpoint(&self.sts_region, self.sts_mode)
+            .map_err(config)?;
+        // An override (tests, VPC endpoints) keeps the region that signs.
+        let url = self.sts_endpoint.clone().unwrap_or(url);
+        Ok(sts::Endpoint { url, region })
     }
 
     pub fn federation_endpoint(&self, partition: Partition) -> String {

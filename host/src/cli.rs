@@ -56,6 +56,15 @@ enum Command {
         #[command(flatten)]
         console: ConsolePage,
     },
+    /// Print the Target Role's credentials as the AWS CLI's credential_process
+    /// expects (no console URL). Recorded as a session and audited.
+    CredentialProcess {
+        /// The account, as RESOURCE/ACCOUNT.
+        target: String,
+        /// The user's email; becomes the role session name.
+        #[arg(long)]
+        user: String,
+    },
     /// Granted sessions, newest first.
     Sessions {
         /// Only sessions that have not expired.
@@ -265,6 +274,7 @@ fn calls_aws(command: &Command) -> bool {
     matches!(
         command,
         Command::Access { .. }
+            | Command::CredentialProcess { .. }
             | Command::Resource(ResourceCommand::Create { .. })
             | Command::Account(AccountCommand::Create(_))
     )
@@ -449,6 +459,29 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             Printed {
                 json,
                 text: grant.url,
+            }
+        }
+        Command::CredentialProcess { target, user } => {
+            let (resource, account) = split_target(&target)?;
+            let request = AccessRequest {
+                resource,
+                account,
+                user,
+                region: None,
+                service: None,
+            };
+            let grant = broker.call_credentials(store, &request).await??;
+            // The format the AWS CLI and SDKs read, whatever --json says.
+            let json = json!({
+                "Version": 1,
+                "AccessKeyId": grant.access_key_id,
+                "SecretAccessKey": grant.secret_access_key,
+                "SessionToken": grant.session_token,
+                "Expiration": grant.expiration,
+            });
+            Printed {
+                text: json.to_string(),
+                json,
             }
         }
         Command::Sessions { active, user } => {

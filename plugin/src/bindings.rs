@@ -14,6 +14,7 @@ wit_bindgen::generate!({
         "pam:aws-console/types@0.1.0/session": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/access-request": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/access-grant": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/credentials-grant": [#[derive(PartialEq)]],
         "pam:aws-console/types@0.1.0/session-filter": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/audit-event": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/aws-error": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],

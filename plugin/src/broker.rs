@@ -4,8 +4,8 @@
 use crate::error::{Result, invalid, not_found, upstream};
 use crate::federation;
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, Error, Hop, NewAccount, NewResource, Outcome,
-    Resource, Session, SessionFilter, SessionStatus,
+    AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, Hop, NewAccount,
+    NewResource, Outcome, Resource, Session, SessionFilter, SessionStatus,
 };
 use crate::platform::Platform;
 use crate::retry;
@@ -32,6 +32,12 @@ struct RoleCall<'a> {
     session_name: &'a str,
     external_id: &'a str,
     duration_seconds: u32,
+}
+
+/// The account a grant is for, with its parsed Target Role.
+struct Target {
+    account: Account,
+    role: RoleArn,
 }
 
 /// What an audited operation leaves in its audit event besides the outcome.
@@ -252,28 +258,73 @@ impl<P: Platform> Broker<P> {
 
     // ---- access: the flow ----
 
-    /// Hop 1 (Resource Role), hop 2 (Target Role, the user's session name),
-    /// sign-in token, login URL, then the session record and audit event.
+    /// Hop 1, hop 2, then a console sign-in URL for hop 2's credentials.
     pub fn access(&self, request: AccessRequest) -> Result<AccessGrant> {
+        let (url, session) = self.chained(&request, "access", |settings, target, hop2| {
+            // The request's region and page win over the account's.
+            let region = request
+                .region
+                .as_deref()
+                .or(target.account.region.as_deref());
+            let service = request
+                .service
+                .as_deref()
+                .or(target.account.service.as_deref());
+            let partition = target.role.partition;
+            // Sign-in token for hop 2's credentials, then the login URL.
+            let federation_endpoint = settings.federation_endpoint(partition);
+            let token = self.signin_token(settings, &federation_endpoint, &hop2.credentials)?;
+            let destination = partition.console_destination(region, service);
+            federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)
+        })?;
+        Ok(AccessGrant { url, session })
+    }
+
+    /// Hop 1 and hop 2 without the console: hop 2's credentials, for the
+    /// AWS CLI's `credential_process`. Recorded and audited like `access`.
+    pub fn credentials(&self, request: AccessRequest) -> Result<CredentialsGrant> {
+        let (credentials, session) = self.chained(&request, "credentials", |_, _, hop2| {
+            Ok(hop2.credentials.clone())
+        })?;
+        Ok(CredentialsGrant {
+            access_key_id: credentials.access_key_id().to_string(),
+            secret_access_key: credentials.secret_access_key().to_string(),
+            session_token: credentials.session_token().unwrap_or_default().to_string(),
+            expiration: session.expires_at.clone(),
+            session,
+        })
+    }
+
+    /// The chain both grants share: hop 1 (Resource Role), hop 2 (Target
+    /// Role, the user's session name, the account's duration), `finish`
+    /// with hop 2's credentials, then the session record and audit event.
+    fn chained<T>(
+        &self,
+        request: &AccessRequest,
+        action: &str,
+        finish: impl FnOnce(&Settings, &Target, &AssumedRole) -> Result<T>,
+    ) -> Result<(T, Session)> {
         validate::email("user", &request.user)?;
-        let region = request.region.as_deref();
-        let service = request.service.as_deref();
         let account = self.get_account(&request.resource, &request.account)?;
         let resource = self.get_resource(&request.resource)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
-        let target_arn = RoleArn::parse("role-arn", &account.role_arn)?;
-        console_target(&target_arn, region, service)?;
-        // The request's region and page win over the account's.
-        let region = region.or(account.region.as_deref());
-        let service = service.or(account.service.as_deref());
+        let target = Target {
+            role: RoleArn::parse("role-arn", &account.role_arn)?,
+            account,
+        };
+        console_target(
+            &target.role,
+            request.region.as_deref(),
+            request.service.as_deref(),
+        )?;
         let settings = Settings::load(&self.platform)?;
         let session_name = role_session_name(&request.user);
 
         self.audited(
             &request.user,
-            "access",
+            action,
             Some(&resource.name),
-            Some(&account.name),
+            Some(&target.account.name),
             |trail| {
                 let base = Settings::base_credentials(&self.platform)?;
                 // Hop 1: the Resource Role, signed with the base credentials.
@@ -288,31 +339,21 @@ impl<P: Platform> Broker<P> {
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
                 let hop2 = RoleCall {
                     hop: Hop::TargetRole,
-                    role: &target_arn,
+                    role: &target.role,
                     session_name: &session_name,
                     external_id: &resource.external_id,
-                    duration_seconds: account.session_duration_seconds,
+                    duration_seconds: target.account.session_duration_seconds,
                 };
                 let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
-                // Sign-in token for hop 2's credentials, then the login URL.
-                let federation_endpoint = settings.federation_endpoint(target_arn.partition);
-                let token =
-                    self.signin_token(&settings, &federation_endpoint, &hop2.credentials)?;
-                let destination = target_arn.partition.console_destination(region, service);
-                let url = federation::login_url(
-                    &federation_endpoint,
-                    &settings.issuer,
-                    &destination,
-                    &token,
-                )?;
+                let granted = finish(&settings, &target, &hop2)?;
 
                 // Record the session; the credentials are dropped here, never stored.
                 let session = Session {
                     id: new_id(),
                     resource: resource.name.clone(),
-                    account: account.name.clone(),
+                    account: target.account.name.clone(),
                     user: request.user.clone(),
-                    role_arn: account.role_arn.clone(),
+                    role_arn: target.account.role_arn.clone(),
                     assumed_role_arn: hop2.arn.clone(),
                     assumed_role_id: hop2.assumed_role_id.clone(),
                     role_session_name: session_name.clone(),
@@ -323,10 +364,10 @@ impl<P: Platform> Broker<P> {
                 self.records().put(&session_key(&session.id), &session)?;
                 trail.session = Some(session.id.clone());
                 trail.detail = format!(
-                    "console access as {} until {}",
+                    "{action} as {} until {}",
                     session.assumed_role_arn, session.expires_at
                 );
-                Ok(AccessGrant { url, session })
+                Ok((granted, session))
             },
         )
     }
@@ -482,12 +523,13 @@ impl<P: Platform> Broker<P> {
             Err(e) if e.is_denial() => (Outcome::Denied, e.message()),
             Err(e) => (Outcome::Failure, e.message()),
         };
-        // Access events say what happened in their name, as gateways filter on it.
-        let action = match (action, &outcome) {
-            ("access", Outcome::Success) => "access.grant".to_string(),
-            ("access", Outcome::Denied) => "access.deny".to_string(),
-            ("access", Outcome::Failure) => "access.fail".to_string(),
-            (other, _) => other.to_string(),
+        // Grants (`access`, `credentials`) say what happened in their name,
+        // as gateways filter on it: `access.grant`, `access.deny`, `access.fail`.
+        let action = match (action.contains('.'), &outcome) {
+            (true, _) => action.to_string(),
+            (false, Outcome::Success) => format!("{action}.grant"),
+            (false, Outcome::Denied) => format!("{action}.deny"),
+            (false, Outcome::Failure) => format!("{action}.fail"),
         };
         let event = AuditEvent {
             id: new_id(),

@@ -15,8 +15,8 @@ use crate::bindings::wasi::keyvalue::store as wasi_kv;
 use crate::broker::Broker;
 use crate::error::{Result, config, storage};
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, Error, NewAccount, NewResource, Resource,
-    Session, SessionFilter,
+    AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, NewAccount,
+    NewResource, Resource, Session, SessionFilter,
 };
 use crate::platform::{KeyValue, Platform};
 use std::time::{Duration, SystemTime};
@@ -274,6 +274,10 @@ impl Guest for Component {
 
     fn access(request: AccessRequest) -> Result<AccessGrant> {
         broker()?.access(request)
+    }
+
+    fn credentials(request: AccessRequest) -> Result<CredentialsGrant> {
+        broker()?.credentials(request)
     }
 
     fn list_sessions(filter: SessionFilter) -> Result<Vec<Session>> {

@@ -602,3 +602,105 @@ fn the_console_opens_where_the_account_or_the_request_says() {
     assert_eq!(refused.code, 2);
     assert_eq!(refused.json()["error"]["field"], "region");
 }
+
+#[test]
+fn the_aws_cli_gets_the_target_role_through_credential_process() {
+    let w = world();
+    let pam = Pam::with_config(&format!(
+        "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+        w.access_key_id, w.secret_access_key
+    ));
+    pam.create_resource("cli");
+    pam.create_account("cli", "ops", "15m");
+    let config = pam.dir.path().join("pam-aws.toml");
+    let aws_config = pam.dir.path().join("aws-cli-config");
+    std::fs::write(
+        &aws_config,
+        format!(
+            "[profile pam]\nregion = us-east-1\ncredential_process = {} --config {} credential-process cli/ops --user {ALICE}\n",
+            env!("CARGO_BIN_EXE_pam-aws"),
+            config.display()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(root().join(".venv/bin/aws"))
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "pam",
+            "--output",
+            "json",
+            "--endpoint-url",
+            &w.moto,
+        ])
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            pam.dir.path().join("aws-credentials"),
+        )
+        .env("PAM_AWS_CACHE_DIR", root().join("target/pam-aws-cache"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running the AWS CLI");
+    assert!(
+        output.status.success(),
+        "aws: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let identity: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        identity["Arn"],
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/PamTargetRole/{ALICE}")
+    );
+
+    // (AWS CLI v1 may run the process more than once per command.)
+    let sessions = pam.json(&["sessions", "--user", ALICE]);
+    assert!(!sessions.as_array().unwrap().is_empty(), "recorded as sessions");
+    let audit = pam.json(&["audit", "--limit", "1"]);
+    assert_eq!(audit[0]["action"], "credentials.grant");
+    // The credentials went to the AWS CLI only.
+    let hop2 = assumed(&w.target_role, ALICE);
+    let secret = hop2.last().unwrap()["secret_access_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !pam.store_bytes()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes())
+    );
+}
+
+#[test]
+fn credential_process_prints_the_aws_cli_format() {
+    let pam = Pam::new();
+    pam.create_resource("fmt");
+    pam.create_account("fmt", "ops", "15m");
+    let printed: Value = serde_json::from_str(
+        &pam.run(&["credential-process", "fmt/ops", "--user", BOB])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(printed["Version"], 1);
+    for key in ["AccessKeyId", "SecretAccessKey", "SessionToken"] {
+        assert!(
+            printed[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key}"
+        );
+    }
+    let expires = time_of(&printed["Expiration"]) - OffsetDateTime::now_utc();
+    assert!(
+        (800..=905).contains(&expires.whole_seconds()),
+        "15 minutes: {expires}"
+    );
+    let missing = pam.run(&["credential-process", "fmt/none", "--user", BOB]);
+    assert_eq!(missing.code, 3);
+    assert!(
+        missing.stdout.is_empty(),
+        "nothing the AWS CLI could mistake for credentials"
+    );
+}

@@ -120,11 +120,15 @@ fn nanos(duration: Duration) -> u64 {
 /// size cap. Errors never include the URL: a sign-in URL holds credentials.
 fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
     let (parts, body) = request.into_parts();
-    let headers: Vec<(String, Vec<u8>)> = parts
+    let mut headers: Vec<(String, Vec<u8>)> = parts
         .headers
         .iter()
         .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
         .collect();
+    // A known length, not chunked transfer: what AWS endpoints expect.
+    if !body.is_empty() && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        headers.push(("content-length".to_string(), body.len().to_string().into_bytes()));
+    }
     let fields =
         Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;
     let outgoing = OutgoingRequest::new(fields);

@@ -55,14 +55,17 @@ impl Error {
         }
     }
 
-    /// Refusals (by AWS or policy) are audited as `denied`, the rest as `failure`.
+    /// Refusals (by policy, or AWS's 4xx other than invalid input and
+    /// throttling) are audited as `denied`, the rest as `failure`.
     pub fn is_denial(&self) -> bool {
         match self {
             Error::Forbidden(_) => true,
-            Error::Aws(e) => matches!(
-                e.code.as_str(),
-                "AccessDenied" | "AccessDeniedException" | "RegionDisabledException"
-            ),
+            Error::Aws(e) => {
+                (400..500).contains(&e.status)
+                    && e.status != 429
+                    && e.code != "ValidationError"
+                    && !e.code.starts_with("Throttl")
+            }
             _ => false,
         }
     }

@@ -2,6 +2,7 @@
 //! moto (IAM auth on: signatures, policies, trust and ExternalId checked)
 //! and the fake sign-in endpoint.
 
+mod faults;
 mod support;
 
 use serde_json::Value;
@@ -658,7 +659,10 @@ fn the_aws_cli_gets_the_target_role_through_credential_process() {
 
     // (AWS CLI v1 may run the process more than once per command.)
     let sessions = pam.json(&["sessions", "--user", ALICE]);
-    assert!(!sessions.as_array().unwrap().is_empty(), "recorded as sessions");
+    assert!(
+        !sessions.as_array().unwrap().is_empty(),
+        "recorded as sessions"
+    );
     let audit = pam.json(&["audit", "--limit", "1"]);
     assert_eq!(audit[0]["action"], "credentials.grant");
     // The credentials went to the AWS CLI only.

@@ -197,31 +197,36 @@ impl Pam {
         Pam::with_config("")
     }
 
-    /// `extra` is appended to the config file (e.g. an `[egress]` section).
+    /// `extra` is appended to the config file's `[aws]` section (and may open others).
     pub fn with_config(extra: &str) -> Pam {
         let w = world();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = format!(
-            "[store]\nurl = \"sqlite://pam.db\"\n\n[aws]\nregion = \"us-east-1\"\nsts_endpoint = \"{}\"\n\
-             federation_endpoint = \"{}\"\nissuer = \"https://pam.example.test/\"\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}",
-            w.moto, w.signin
-        );
-        std::fs::write(dir.path().join("pam-aws.toml"), config).expect("writing the config");
-        // Empty shared AWS files: the chain must not pick up this machine's profiles.
-        for file in ["aws-config", "aws-credentials"] {
-            std::fs::write(dir.path().join(file), "").expect("writing an empty AWS file");
-        }
         let env = vec![
-            (
-                "PAM_AWS_CACHE_DIR".to_string(),
-                root().join("target/pam-aws-cache").display().to_string(),
-            ),
             ("AWS_ACCESS_KEY_ID".to_string(), w.access_key_id.clone()),
             (
                 "AWS_SECRET_ACCESS_KEY".to_string(),
                 w.secret_access_key.clone(),
             ),
         ];
+        Pam::configured(&w.moto, &w.signin, extra, env)
+    }
+
+    /// A `pam-aws` whose STS and sign-in endpoints are `sts` and `signin`.
+    pub fn configured(sts: &str, signin: &str, extra: &str, mut env: Vec<(String, String)>) -> Pam {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = format!(
+            "[store]\nurl = \"sqlite://pam.db\"\n\n[aws]\nregion = \"us-east-1\"\nsts_endpoint = \"{}\"\n\
+             federation_endpoint = \"{}\"\nissuer = \"https://pam.example.test/\"\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}",
+            sts, signin
+        );
+        std::fs::write(dir.path().join("pam-aws.toml"), config).expect("writing the config");
+        // Empty shared AWS files: the chain must not pick up this machine's profiles.
+        for file in ["aws-config", "aws-credentials"] {
+            std::fs::write(dir.path().join(file), "").expect("writing an empty AWS file");
+        }
+        env.push((
+            "PAM_AWS_CACHE_DIR".to_string(),
+            root().join("target/pam-aws-cache").display().to_string(),
+        ));
         Pam { dir, env }
     }
 
@@ -295,5 +300,53 @@ impl Pam {
             }
         }
         bytes
+    }
+}
+
+/// A programmable STS and sign-in endpoint (`tests/support/fake_aws.py`),
+/// one per test, for faults moto cannot produce.
+pub struct FakeAws {
+    pub url: String,
+    _helper: Helper,
+}
+
+impl FakeAws {
+    pub fn start() -> FakeAws {
+        let port = free_port();
+        let helper = spawn_helper("fake_aws.py", &[&port.to_string()], port);
+        FakeAws {
+            url: format!("http://127.0.0.1:{port}"),
+            _helper: helper,
+        }
+    }
+
+    /// Queues answers for `kind` (`sts` or `signin`): `{"status","body","delay","size"}`.
+    pub fn script(&self, kind: &str, steps: Value) {
+        ureq::post(&format!("{}/_script/{kind}", self.url))
+            .send(steps.to_string())
+            .expect("scripting the fake");
+    }
+
+    /// What the fake received, of one kind.
+    pub fn requests(&self, kind: &str) -> Vec<Value> {
+        get_json(&format!("{}/_requests", self.url))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r["kind"] == kind)
+            .collect()
+    }
+
+    /// A `pam-aws` that talks to this fake, with `extra` config.
+    pub fn pam(&self, extra: &str) -> Pam {
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), "AKIDFAKE".to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                "fake-secret".to_string(),
+            ),
+        ];
+        Pam::configured(&self.url, &format!("{}/federation", self.url), extra, env)
     }
 }

@@ -1,0 +1,184 @@
+//! Faults moto cannot produce, from the programmable fake STS and sign-in
+//! endpoint: retries, timeouts, bad bodies, sign-in failures.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
+const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
+
+/// A fake with one resource and account set up, and its `pam-aws`.
+fn set_up(extra: &str) -> (FakeAws, Pam) {
+    let fake = FakeAws::start();
+    let pam = fake.pam(extra);
+    pam.json(&[
+        "resource",
+        "create",
+        "--name",
+        "f",
+        "--role-arn",
+        RESOURCE_ROLE,
+    ]);
+    pam.json(&[
+        "account",
+        "create",
+        "--resource",
+        "f",
+        "--name",
+        "a",
+        "--role-arn",
+        TARGET_ROLE,
+        "--duration",
+        "15m",
+    ]);
+    (fake, pam)
+}
+
+fn sts_error(code: &str, request_id: &str) -> String {
+    format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>scripted</Message></Error>\
+         <RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+}
+
+/// `access` that must fail: its exit code, error and last audit event.
+fn failed_access(pam: &Pam, code: i32) -> (Value, Value) {
+    let run = pam.run(&["access", "f/a", "--user", ALICE, "--json"]);
+    assert_eq!(run.code, code, "{}", run.stderr);
+    let error = run.json()["error"].clone();
+    assert_eq!(
+        pam.json(&["sessions"]),
+        json!([]),
+        "no session for a failed access"
+    );
+    let event = pam.json(&["audit", "--limit", "1"])[0].clone();
+    (error, event)
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_until_success() {
+    let (fake, pam) = set_up("");
+    fake.script(
+        "sts",
+        json!([
+            {"status": 400, "body": sts_error("Throttling", "req-throttled")},
+            {"status": 503, "body": "<html>Service Unavailable</html>"},
+        ]),
+    );
+    let before = fake.requests("sts").len();
+    let grant = pam.json(&["access", "f/a", "--user", ALICE]);
+    assert_eq!(grant["session"]["status"], "active");
+    assert_eq!(
+        fake.requests("sts").len() - before,
+        4,
+        "2 failures, then both hops"
+    );
+    let event = &pam.json(&["audit", "--limit", "1"])[0];
+    assert_eq!(event["action"], "access.grant");
+    assert_eq!(event["request_ids"][0], "req-throttled");
+    // Every attempt was signed afresh and carried the external id.
+    for request in &fake.requests("sts")[before..] {
+        assert_eq!(request["params"]["ExternalId"], EXTERNAL_ID);
+        assert!(
+            request["headers"]["authorization"]
+                .as_str()
+                .unwrap()
+                .starts_with("AWS4-HMAC-SHA256")
+        );
+    }
+}
+
+#[test]
+fn repeated_server_errors_fail_with_exit_5_and_an_audited_failure() {
+    let (fake, pam) = set_up("");
+    let error = sts_error("InternalFailure", "req-500");
+    fake.script("sts", json!([{"status": 500, "body": error}, {"status": 500, "body": error}, {"status": 500, "body": error}]));
+    let (error, event) = failed_access(&pam, 5);
+    assert_eq!(
+        (error["hop"].as_str(), error["status"].as_u64()),
+        (Some("resource-role"), Some(500))
+    );
+    assert_eq!(
+        (event["action"].as_str(), event["outcome"].as_str()),
+        (Some("access.fail"), Some("failure"))
+    );
+    assert_eq!(
+        event["request_ids"],
+        json!(["req-500", "req-500", "req-500"])
+    );
+}
+
+#[test]
+fn slow_answers_time_out() {
+    let (fake, pam) = set_up("max_attempts = 1\n[egress]\nresponse_timeout = \"1s\"\n");
+    fake.script("sts", json!([{"delay": 3}]));
+    let (error, event) = failed_access(&pam, 5);
+    assert_eq!(error["kind"], "upstream");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("timeout"),
+        "{error}"
+    );
+    assert_eq!(event["action"], "access.fail");
+}
+
+#[test]
+fn malformed_truncated_and_oversized_answers_are_upstream_errors() {
+    let (fake, pam) = set_up("max_attempts = 1\n");
+    let cases = [
+        json!({"status": 200, "body": "<AssumeRoleResponse><AssumeRoleResult><Credentials>"}),
+        json!({"status": 200, "body": "this is not XML"}),
+        json!({"status": 200, "size": 2_000_000}),
+    ];
+    for (case, expected) in cases
+        .into_iter()
+        .zip(["malformed", "malformed", "larger than"])
+    {
+        fake.script("sts", json!([case]));
+        let (error, _) = failed_access(&pam, 5);
+        assert_eq!(error["kind"], "upstream");
+        assert!(
+            error["message"].as_str().unwrap().contains(expected),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn sign_in_failures_are_reported() {
+    let (fake, pam) = set_up("");
+    fake.script(
+        "signin",
+        json!([{"status": 400, "body": "Invalid Credentials Parameter"}]),
+    );
+    let (error, event) = failed_access(&pam, 4);
+    assert_eq!(
+        (error["hop"].as_str(), error["status"].as_u64()),
+        (Some("signin-token"), Some(400))
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid Credentials")
+    );
+    assert_eq!(event["action"], "access.deny");
+
+    fake.script("signin", json!([{"status": 500, "body": "oops"}, {"status": 500, "body": "oops"}, {"status": 500, "body": "oops"}]));
+    assert_eq!(failed_access(&pam, 5).0["status"], 500);
+
+    for body in ["<html>not json</html>", "{}"] {
+        fake.script("signin", json!([{"status": 200, "body": body}]));
+        let (error, _) = failed_access(&pam, 5);
+        assert_eq!(error["kind"], "upstream", "{body}");
+    }
+    // No sign-in request ever carried SessionDuration.
+    assert!(
+        fake.requests("signin")
+            .iter()
+            .all(|r| r["params"].get("SessionDuration").is_none())
+    );
+}

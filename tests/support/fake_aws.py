@@ -1,0 +1,105 @@
+"""A programmable stand-in for STS and the sign-in endpoint, for fault
+tests: each answer can be scripted (status, body, delay), and every request
+is recorded. Unscripted requests get well-formed successes.
+
+usage: fake_aws.py PORT   (runs until standard input closes)
+  POST /                      STS query API (AssumeRole)
+  GET  /federation            getSigninToken
+  POST /_script/sts|signin    JSON list of {"status", "body", "delay", "size"}
+  GET  /_requests             what was received
+"""
+
+import json
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+LOCK = threading.Lock()
+SCRIPTS = {"sts": [], "signin": []}
+RECEIVED = []
+
+
+def assume_role_success(form):
+    role = form.get("RoleArn", "arn:aws:iam::123456789012:role/R")
+    name = role.rsplit("/", 1)[-1]
+    session = form.get("RoleSessionName", "s")
+    seconds = int(form.get("DurationSeconds", "900"))
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+    key = "ASIA" + uuid.uuid4().hex[:16].upper()
+    source = form.get("SourceIdentity")
+    source_xml = f"<SourceIdentity>{source}</SourceIdentity>" if source else ""
+    return (
+        f'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>{source_xml}'
+        f"<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/{name}/{session}</Arn>"
+        f"<AssumedRoleId>AROAFAKE{uuid.uuid4().hex[:12].upper()}:{session}</AssumedRoleId></AssumedRoleUser>"
+        f"<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>secret-{key}</SecretAccessKey>"
+        f"<SessionToken>token-{key}</SessionToken><Expiration>{expires}</Expiration></Credentials>"
+        f"</AssumeRoleResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        "</AssumeRoleResponse>"
+    )
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode()
+        url = urlparse(self.path)
+        if url.path.startswith("/_script/"):
+            with LOCK:
+                SCRIPTS[url.path.rsplit("/", 1)[-1]].extend(json.loads(body))
+            return self.answer(200, "{}")
+        form = {k: v[0] for k, v in parse_qs(body).items()}
+        self.record("sts", form)
+        self.scripted("sts", lambda: (200, assume_role_success(form)))
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path == "/_requests":
+            with LOCK:
+                return self.answer(200, json.dumps(RECEIVED))
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.record("signin", query)
+        self.scripted("signin", lambda: (200, json.dumps({"SigninToken": "fake-token"})))
+
+    def record(self, kind, params):
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with LOCK:
+            RECEIVED.append({"kind": kind, "params": params, "headers": headers})
+
+    def scripted(self, kind, default):
+        with LOCK:
+            step = SCRIPTS[kind].pop(0) if SCRIPTS[kind] else None
+        if step is None:
+            return self.answer(*default())
+        time.sleep(step.get("delay", 0))
+        body = step.get("body")
+        if body is None:
+            _, body = default()
+        body += " " * step.get("size", 0)
+        self.answer(step.get("status", 200), body)
+
+    def answer(self, status, body):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()

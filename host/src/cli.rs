@@ -98,6 +98,9 @@ enum ResourceCommand {
         /// Default: the configured external id.
         #[arg(long)]
         external_id: Option<String>,
+        /// Set SourceIdentity on hop 1 to the user's session name.
+        #[arg(long)]
+        source_identity: bool,
     },
     List,
     Show {
@@ -337,11 +340,13 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             name,
             role_arn,
             external_id,
+            source_identity,
         }) => {
             let input = NewResource {
                 name,
                 role_arn,
                 external_id,
+                source_identity,
             };
             let resource = broker
                 .call_create_resource(store, &actor(), &input)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 pub fn resource_json(r: &Resource) -> Value {
     json!({
         "id": r.id, "name": r.name, "role_arn": r.role_arn, "external_id": r.external_id,
-        "aws_account_id": r.aws_account_id, "partition": r.partition, "created_at": r.created_at,
+        "aws_account_id": r.aws_account_id, "partition": r.partition, "source_identity": r.source_identity, "created_at": r.created_at,
     })
 }
 
@@ -36,6 +36,7 @@ pub fn session_json(s: &Session) -> Value {
         "id": s.id, "resource": s.resource, "account": s.account, "user": s.user,
         "role_arn": s.role_arn, "assumed_role_arn": s.assumed_role_arn,
         "assumed_role_id": s.assumed_role_id, "role_session_name": s.role_session_name,
+        "source_identity": s.source_identity,
         "created_at": s.created_at, "expires_at": s.expires_at, "status": status_name(s.status),
     })
 }

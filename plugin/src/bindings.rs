@@ -6,6 +6,12 @@ wit_bindgen::generate!({
     world: "plugin",
     path: "../wit",
     generate_all,
+    // Records stored before a field existed still read.
+    additional_member_attributes: {
+        "pam:aws-console/types@0.1.0/resource.source-identity": [#[serde(default)]],
+        "pam:aws-console/types@0.1.0/session.source-identity": [#[serde(default)]],
+        "pam:aws-console/types@0.1.0/account.service": [#[serde(default)]],
+    },
     additional_type_attributes: {
         "pam:aws-console/types@0.1.0/resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/new-resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],

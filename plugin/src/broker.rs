@@ -32,6 +32,7 @@ struct RoleCall<'a> {
     session_name: &'a str,
     external_id: &'a str,
     duration_seconds: u32,
+    source_identity: Option<&'a str>,
 }
 
 /// The account a grant is for, with its parsed Target Role.
@@ -103,6 +104,7 @@ impl<P: Platform> Broker<P> {
                 session_name: VALIDATION_SESSION,
                 external_id: &external_id,
                 duration_seconds: HOP1_SECONDS,
+                source_identity: input.source_identity.then_some(VALIDATION_SESSION),
             };
             self.assume_role(&settings, &base, hop1, trail)?;
             let resource = Resource {
@@ -112,6 +114,7 @@ impl<P: Platform> Broker<P> {
                 external_id: external_id.clone(),
                 aws_account_id: arn.account_id.clone(),
                 partition: arn.partition.name().to_string(),
+                source_identity: input.source_identity,
                 created_at: self.timestamp(),
             };
             self.records().put(&key, &resource)?;
@@ -190,6 +193,7 @@ impl<P: Platform> Broker<P> {
                     session_name: VALIDATION_SESSION,
                     external_id: &resource.external_id,
                     duration_seconds: HOP1_SECONDS,
+                    source_identity: resource.source_identity.then_some(VALIDATION_SESSION),
                 };
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
                 let hop2 = RoleCall {
@@ -198,6 +202,7 @@ impl<P: Platform> Broker<P> {
                     session_name: VALIDATION_SESSION,
                     external_id: &resource.external_id,
                     duration_seconds: seconds,
+                    source_identity: None,
                 };
                 self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
                 let account = Account {
@@ -319,6 +324,8 @@ impl<P: Platform> Broker<P> {
         )?;
         let settings = Settings::load(&self.platform)?;
         let session_name = role_session_name(&request.user);
+        // Set on hop 1, AWS carries it through hop 2 into CloudTrail.
+        let source_identity = resource.source_identity.then_some(session_name.as_str());
 
         self.audited(
             &request.user,
@@ -334,6 +341,7 @@ impl<P: Platform> Broker<P> {
                     session_name: &session_name,
                     external_id: &resource.external_id,
                     duration_seconds: HOP1_SECONDS,
+                    source_identity: source_identity,
                 };
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
@@ -343,6 +351,7 @@ impl<P: Platform> Broker<P> {
                     session_name: &session_name,
                     external_id: &resource.external_id,
                     duration_seconds: target.account.session_duration_seconds,
+                    source_identity: None,
                 };
                 let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
                 let granted = finish(&settings, &target, &hop2)?;
@@ -357,6 +366,7 @@ impl<P: Platform> Broker<P> {
                     assumed_role_arn: hop2.arn.clone(),
                     assumed_role_id: hop2.assumed_role_id.clone(),
                     role_session_name: session_name.clone(),
+                    source_identity: source_identity.map(str::to_string),
                     created_at: self.timestamp(),
                     expires_at: normalise_time(&hop2.expiration)?,
                     status: SessionStatus::Active,
@@ -385,6 +395,7 @@ impl<P: Platform> Broker<P> {
             session_name,
             external_id,
             duration_seconds,
+            source_identity,
         } = call;
         let role_arn = &role.arn;
         let endpoint = settings.sts_endpoint(role.partition)?;
@@ -393,6 +404,7 @@ impl<P: Platform> Broker<P> {
             session_name,
             external_id,
             duration_seconds,
+            source_identity,
         };
         self.send_retrying(
             settings,
@@ -712,6 +724,7 @@ mod tests {
             external_id: "proj-1".into(),
             aws_account_id: "123456789012".into(),
             partition: "aws".into(),
+            source_identity: true,
             created_at: "2027-01-15T08:00:00Z".into(),
         };
         records.put(&resource_key("prod"), &resource).unwrap();
@@ -771,6 +784,11 @@ mod tests {
         );
         assert_eq!(hop2["RoleSessionName"], "alice@example.com");
         assert_eq!(hop2["DurationSeconds"], "1800");
+        assert_eq!(hop1["SourceIdentity"], "alice@example.com", "opted in");
+        assert!(
+            !hop2.contains_key("SourceIdentity"),
+            "it follows the chain by itself"
+        );
         assert!(
             sent[0].headers().get("x-amz-security-token").is_none(),
             "hop 1: base keys"
@@ -792,6 +810,10 @@ mod tests {
         );
         assert_eq!(grant.session.expires_at, "2027-01-15T08:30:00Z");
         assert_eq!(grant.session.status, SessionStatus::Active);
+        assert_eq!(
+            grant.session.source_identity.as_deref(),
+            Some("alice@example.com")
+        );
         let events = broker.list_audit_events(None).unwrap();
         assert_eq!(events[0].action, "access.grant");
         assert_eq!(events[0].request_ids, ["req-1", "req-2"]);
@@ -971,6 +993,7 @@ mod tests {
             name: "prod".into(),
             role_arn: "arn:aws:iam::1:role/R".into(),
             external_id: None,
+            source_identity: false,
         };
         assert!(matches!(
             broker.create_resource("op", input),

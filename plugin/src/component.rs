@@ -127,7 +127,10 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
         .collect();
     // A known length, not chunked transfer: what AWS endpoints expect.
     if !body.is_empty() && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
-        headers.push(("content-length".to_string(), body.len().to_string().into_bytes()));
+        headers.push((
+            "content-length".to_string(),
+            body.len().to_string().into_bytes(),
+        ));
     }
     let fields =
         Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;

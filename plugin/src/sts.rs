@@ -23,6 +23,8 @@ pub struct AssumeRole<'a> {
     pub session_name: &'a str,
     pub external_id: &'a str,
     pub duration_seconds: u32,
+    /// Follows the session through role chaining into CloudTrail.
+    pub source_identity: Option<&'a str>,
 }
 
 /// What AssumeRole returned. `Credentials` redacts its secrets in `Debug`.
@@ -43,15 +45,17 @@ pub fn assume_role_request(
     call: &AssumeRole,
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("Action", "AssumeRole")
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", "AssumeRole")
         .append_pair("Version", "2011-06-15")
         .append_pair("RoleArn", call.role_arn)
         .append_pair("RoleSessionName", call.session_name)
         .append_pair("ExternalId", call.external_id)
-        .append_pair("DurationSeconds", &call.duration_seconds.to_string())
-        .finish()
-        .into_bytes();
+        .append_pair("DurationSeconds", &call.duration_seconds.to_string());
+    if let Some(identity) = call.source_identity {
+        form.append_pair("SourceIdentity", identity);
+    }
+    let body = form.finish().into_bytes();
     let url = format!("{}/", endpoint.url.trim_end_matches('/'));
     let mut request = http::Request::post(&url)
         .header(
@@ -406,6 +410,7 @@ mod tests {
                 session_name: "alice@example.com",
                 external_id: "proj-1",
                 duration_seconds: 1800,
+                source_identity: None,
             };
             let request = assume_role_request(&endpoint, &creds, &call, when.into()).unwrap();
             let name = text("name");
@@ -445,6 +450,7 @@ mod tests {
             session_name: "alice@example.com",
             external_id: "proj-1",
             duration_seconds: 1800,
+            source_identity: Some("alice@example.com"),
         };
         let request =
             assume_role_request(&endpoint, &creds, &call, SystemTime::UNIX_EPOCH).unwrap();
@@ -459,6 +465,7 @@ mod tests {
             ("RoleSessionName", "alice@example.com"),
             ("ExternalId", "proj-1"),
             ("DurationSeconds", "1800"),
+            ("SourceIdentity", "alice@example.com"),
         ] {
             assert!(
                 pairs.contains(&(key.into(), value.into())),

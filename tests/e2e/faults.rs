@@ -182,3 +182,59 @@ fn sign_in_failures_are_reported() {
             .all(|r| r["params"].get("SessionDuration").is_none())
     );
 }
+
+#[test]
+fn source_identity_is_set_on_hop_1_when_the_resource_asks() {
+    let fake = FakeAws::start();
+    let pam = fake.pam("");
+    let resource = pam.json(&[
+        "resource",
+        "create",
+        "--name",
+        "si",
+        "--role-arn",
+        RESOURCE_ROLE,
+        "--source-identity",
+    ]);
+    assert_eq!(resource["source_identity"], true);
+    assert_eq!(
+        fake.requests("sts")[0]["params"]["SourceIdentity"],
+        "pam-aws-validation"
+    );
+    pam.json(&[
+        "account",
+        "create",
+        "--resource",
+        "si",
+        "--name",
+        "a",
+        "--role-arn",
+        TARGET_ROLE,
+        "--duration",
+        "15m",
+    ]);
+    let before = fake.requests("sts").len();
+    let grant = pam.json(&["access", "si/a", "--user", ALICE]);
+    assert_eq!(grant["session"]["source_identity"], ALICE);
+    let sent = fake.requests("sts");
+    assert_eq!(sent[before]["params"]["SourceIdentity"], ALICE, "hop 1");
+    assert!(
+        sent[before + 1]["params"].get("SourceIdentity").is_none(),
+        "hop 2 inherits it"
+    );
+
+    // Without the option nothing is sent.
+    pam.json(&[
+        "resource",
+        "create",
+        "--name",
+        "plain",
+        "--role-arn",
+        RESOURCE_ROLE,
+    ]);
+    assert!(
+        fake.requests("sts").last().unwrap()["params"]
+            .get("SourceIdentity")
+            .is_none()
+    );
+}

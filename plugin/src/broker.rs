@@ -341,7 +341,7 @@ impl<P: Platform> Broker<P> {
                     session_name: &session_name,
                     external_id: &resource.external_id,
                     duration_seconds: HOP1_SECONDS,
-                    source_identity: source_identity,
+                    source_identity,
                 };
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.

@@ -65,6 +65,19 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Revoke a session before it expires, or all of a user's sessions on an
+    /// account: an inline deny policy on the Target Role.
+    Revoke {
+        /// The session id (or --user with --account).
+        #[arg(required_unless_present = "user", conflicts_with_all = ["user", "account"])]
+        session: Option<String>,
+        /// Every active session of this user...
+        #[arg(long, requires = "account")]
+        user: Option<String>,
+        /// ...on this account (RESOURCE/ACCOUNT).
+        #[arg(long, requires = "user")]
+        account: Option<String>,
+    },
     /// Granted sessions, newest first.
     Sessions {
         /// Only sessions that have not expired.
@@ -278,6 +291,7 @@ fn calls_aws(command: &Command) -> bool {
         command,
         Command::Access { .. }
             | Command::CredentialProcess { .. }
+            | Command::Revoke { .. }
             | Command::Resource(ResourceCommand::Create { .. })
             | Command::Account(AccountCommand::Create(_))
     )
@@ -487,6 +501,28 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             Printed {
                 text: json.to_string(),
                 json,
+            }
+        }
+        Command::Revoke {
+            session,
+            user,
+            account,
+        } => {
+            let sessions = match (session, user, account) {
+                (Some(id), _, _) => vec![broker.call_revoke_session(store, &actor(), &id).await??],
+                (None, Some(user), Some(target)) => {
+                    let (resource, account) = split_target(&target)?;
+                    broker
+                        .call_revoke_user(store, &actor(), &resource, &account, &user)
+                        .await??
+                }
+                // clap requires a session id or both --user and --account.
+                _ => Vec::new(),
+            };
+            let json = Value::Array(sessions.iter().map(output::session_json).collect());
+            Printed {
+                json,
+                text: output::sessions_table(&sessions).to_string(),
             }
         }
         Command::Sessions { active, user } => {

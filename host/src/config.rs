@@ -41,6 +41,8 @@ pub struct AwsSection {
     pub federation_endpoint: Option<String>,
     pub issuer: Option<String>,
     pub external_id: Option<String>,
+    /// Override the IAM endpoint revocation writes to (tests, VPC endpoints).
+    pub iam_endpoint: Option<String>,
     /// `regional` (default), `global` (aws only) or `fips`.
     pub sts_endpoint_mode: Option<String>,
     /// Attempts per AWS call, retries included (1 to 10; default 3).
@@ -128,22 +130,38 @@ impl Config {
     /// hosts, the operator's endpoint overrides, then `[egress] allow`.
     pub fn egress_allow_list(&self) -> Vec<String> {
         let region = self.region();
-        let (suffix, signin) = if region.starts_with("cn-") {
-            ("amazonaws.com.cn", "signin.amazonaws.cn")
+        let (suffix, signin, iam) = if region.starts_with("cn-") {
+            (
+                "amazonaws.com.cn",
+                "signin.amazonaws.cn",
+                "iam.cn-north-1.amazonaws.com.cn",
+            )
         } else if region.starts_with("us-gov-") {
-            ("amazonaws.com", "signin.amazonaws-us-gov.com")
+            (
+                "amazonaws.com",
+                "signin.amazonaws-us-gov.com",
+                "iam.us-gov.amazonaws.com",
+            )
         } else {
-            ("amazonaws.com", "signin.aws.amazon.com")
+            (
+                "amazonaws.com",
+                "signin.aws.amazon.com",
+                "iam.amazonaws.com",
+            )
         };
         let sts = match self.aws.sts_endpoint_mode.as_deref() {
             Some("global") => format!("sts.{suffix}"),
             Some("fips") => format!("sts-fips.{region}.{suffix}"),
             _ => format!("sts.{region}.{suffix}"),
         };
-        let mut allow = vec![sts, signin.to_string()];
-        for endpoint in [&self.aws.sts_endpoint, &self.aws.federation_endpoint]
-            .into_iter()
-            .flatten()
+        let mut allow = vec![sts, signin.to_string(), iam.to_string()];
+        for endpoint in [
+            &self.aws.sts_endpoint,
+            &self.aws.federation_endpoint,
+            &self.aws.iam_endpoint,
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Ok(url) = url::Url::parse(endpoint)
                 && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
@@ -162,6 +180,7 @@ impl Config {
             ("sts-endpoint", &self.aws.sts_endpoint),
             ("sts-endpoint-mode", &self.aws.sts_endpoint_mode),
             ("federation-endpoint", &self.aws.federation_endpoint),
+            ("iam-endpoint", &self.aws.iam_endpoint),
             ("issuer", &self.aws.issuer),
             ("external-id", &self.aws.external_id),
             ("auth-mode", &self.auth.mode),
@@ -219,6 +238,7 @@ admin_groups = ["pam-admins"]
             [
                 "sts.eu-west-1.amazonaws.com",
                 "signin.aws.amazon.com",
+                "iam.amazonaws.com",
                 "127.0.0.1:5000",
                 "127.0.0.1:5001"
             ]
@@ -257,7 +277,11 @@ admin_groups = ["pam-admins"]
         let config: Config = toml::from_str("[aws]\nregion = \"cn-north-1\"").unwrap();
         assert_eq!(
             config.egress_allow_list(),
-            ["sts.cn-north-1.amazonaws.com.cn", "signin.amazonaws.cn"]
+            [
+                "sts.cn-north-1.amazonaws.com.cn",
+                "signin.amazonaws.cn",
+                "iam.cn-north-1.amazonaws.com.cn"
+            ]
         );
     }
 }

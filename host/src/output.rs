@@ -62,6 +62,7 @@ fn hop_name(hop: Hop) -> &'static str {
         Hop::ResourceRole => "resource-role",
         Hop::TargetRole => "target-role",
         Hop::SigninToken => "signin-token",
+        Hop::Revocation => "revocation",
     }
 }
 
@@ -107,6 +108,7 @@ pub fn error_message(error: &Error) -> String {
                 Hop::ResourceRole => "hop 1 (Resource Role)",
                 Hop::TargetRole => "hop 2 (Target Role)",
                 Hop::SigninToken => "sign-in token",
+                Hop::Revocation => "revocation (IAM)",
             };
             let mut text = format!(
                 "{hop} failed: AWS {} (HTTP {}): {}",

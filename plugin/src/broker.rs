@@ -2,7 +2,6 @@
 //! [`Platform`]. `access` is the whole flow in one place.
 
 use crate::error::{Result, invalid, not_found, upstream};
-use crate::federation;
 use crate::model::{
     AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, Hop, NewAccount,
     NewResource, Outcome, Resource, Session, SessionFilter, SessionStatus,
@@ -14,6 +13,7 @@ use crate::settings::Settings;
 use crate::store::{Records, account_key, audit_key, resource_key, session_key};
 use crate::sts::{self, AssumeRole, AssumedRole};
 use crate::validate::{self, RoleArn};
+use crate::{federation, iam, revocation};
 use aws_credential_types::Credentials;
 use std::time::SystemTime;
 use time::OffsetDateTime;
@@ -23,6 +23,8 @@ use time::format_description::well_known::Rfc3339;
 const HOP1_SECONDS: u32 = 900;
 /// The session name used when creating resources and accounts proves the roles.
 pub const VALIDATION_SESSION: &str = "pam-aws-validation";
+/// The session name hop 1 uses to write revocations.
+pub const REVOCATION_SESSION: &str = "pam-aws-revocation";
 const DEFAULT_AUDIT_LIMIT: u32 = 100;
 
 /// One AssumeRole of the flow.
@@ -378,6 +380,142 @@ impl<P: Platform> Broker<P> {
                     session.assumed_role_arn, session.expires_at
                 );
                 Ok((granted, session))
+            },
+        )
+    }
+
+    // ---- revocation ----
+
+    pub fn revoke_session(&self, actor: &str, id: &str) -> Result<Session> {
+        let mut session = self
+            .records()
+            .get::<Session>(&session_key(id))?
+            .ok_or_else(|| not_found(format!("session {id}")))?;
+        session.status = status_at(&session, self.now());
+        if session.status != SessionStatus::Active {
+            return Err(Error::Conflict(format!(
+                "session {id} is already {}",
+                if session.status == SessionStatus::Revoked {
+                    "revoked"
+                } else {
+                    "expired"
+                }
+            )));
+        }
+        let mut revoked = self.revoke(actor, vec![session])?;
+        revoked
+            .pop()
+            .ok_or_else(|| not_found(format!("session {id}")))
+    }
+
+    pub fn revoke_user(
+        &self,
+        actor: &str,
+        resource: &str,
+        account: &str,
+        user: &str,
+    ) -> Result<Vec<Session>> {
+        validate::email("user", user)?;
+        self.get_account(resource, account)?;
+        let filter = SessionFilter {
+            active_only: true,
+            user: Some(user.to_string()),
+        };
+        let sessions: Vec<Session> = self
+            .list_sessions(filter)?
+            .into_iter()
+            .filter(|s| s.resource == resource && s.account == account)
+            .collect();
+        if sessions.is_empty() {
+            return Err(not_found(format!(
+                "active sessions of {user} on {resource}/{account}"
+            )));
+        }
+        self.revoke(actor, sessions)
+    }
+
+    /// Denies the sessions' `aws:userid` every token issued until now, with
+    /// one statement merged into the Target Role's revocation policy (kept
+    /// until the last of them expires), then marks them revoked.
+    fn revoke(&self, actor: &str, sessions: Vec<Session>) -> Result<Vec<Session>> {
+        let first = sessions
+            .first()
+            .ok_or_else(|| not_found("sessions to revoke"))?;
+        let (resource_name, account_name) = (first.resource.clone(), first.account.clone());
+        let resource = self.get_resource(&resource_name)?;
+        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
+        let target = RoleArn::parse("role-arn", &first.role_arn)?;
+        let user_id = first.assumed_role_id.clone();
+        let keep_until = sessions
+            .iter()
+            .filter_map(|s| OffsetDateTime::parse(&s.expires_at, &Rfc3339).ok())
+            .max()
+            .unwrap_or_else(|| self.now());
+        let settings = Settings::load(&self.platform)?;
+
+        self.audited(
+            actor,
+            "session.revoke",
+            Some(&resource_name),
+            Some(&account_name),
+            |trail| {
+                let base = Settings::base_credentials(&self.platform)?;
+                let hop1 = RoleCall {
+                    hop: Hop::ResourceRole,
+                    role: &resource_arn,
+                    session_name: REVOCATION_SESSION,
+                    external_id: &resource.external_id,
+                    duration_seconds: HOP1_SECONDS,
+                    source_identity: resource.source_identity.then_some(REVOCATION_SESSION),
+                };
+                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                let iam = iam::endpoint(target.partition, settings.iam_endpoint.as_deref());
+                let existing = self.send_retrying(
+                    &settings,
+                    Hop::Revocation,
+                    |now| {
+                        iam::get_role_policy(
+                            &iam,
+                            &hop1.credentials,
+                            &target.name,
+                            revocation::POLICY_NAME,
+                            now,
+                        )
+                    },
+                    |status, body| iam::read_get_role_policy(&target.arn, status, body),
+                )?;
+                let document =
+                    revocation::merge(existing.as_deref(), &user_id, self.now(), keep_until)?;
+                self.send_retrying(
+                    &settings,
+                    Hop::Revocation,
+                    |now| {
+                        iam::put_role_policy(
+                            &iam,
+                            &hop1.credentials,
+                            &target.name,
+                            revocation::POLICY_NAME,
+                            &document,
+                            now,
+                        )
+                    },
+                    |status, body| iam::read_put_role_policy(&target.arn, status, body),
+                )?;
+                let mut revoked = Vec::new();
+                for mut session in sessions {
+                    session.status = SessionStatus::Revoked;
+                    self.records().put(&session_key(&session.id), &session)?;
+                    revoked.push(session);
+                }
+                trail.session = revoked.first().map(|s| s.id.clone());
+                trail.detail = format!(
+                    "revoked {} session(s) of {} (aws:userid {user_id}) with {} on {}",
+                    revoked.len(),
+                    revoked.first().map(|s| s.user.as_str()).unwrap_or_default(),
+                    revocation::POLICY_NAME,
+                    target.arn
+                );
+                Ok(revoked)
             },
         )
     }

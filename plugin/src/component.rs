@@ -291,6 +291,19 @@ impl Guest for Component {
         broker()?.list_sessions(filter)
     }
 
+    fn revoke_session(actor: String, id: String) -> Result<Session> {
+        broker()?.revoke_session(&actor, &id)
+    }
+
+    fn revoke_user(
+        actor: String,
+        resource: String,
+        account: String,
+        user: String,
+    ) -> Result<Vec<Session>> {
+        broker()?.revoke_user(&actor, &resource, &account, &user)
+    }
+
     fn list_audit_events(limit: Option<u32>) -> Result<Vec<AuditEvent>> {
         broker()?.list_audit_events(limit)
     }

@@ -36,6 +36,7 @@ impl fmt::Display for Hop {
             Hop::ResourceRole => "hop 1 (Resource Role)",
             Hop::TargetRole => "hop 2 (Target Role)",
             Hop::SigninToken => "sign-in token",
+            Hop::Revocation => "revocation (IAM)",
         })
     }
 }

@@ -14,6 +14,7 @@ pub struct Settings {
     pub sts_endpoint: Option<String>,
     pub sts_mode: StsMode,
     pub federation_endpoint: Option<String>,
+    pub iam_endpoint: Option<String>,
     pub issuer: String,
     pub external_id: Option<String>,
     pub retry: retry::Policy,
@@ -49,6 +50,7 @@ impl Settings {
                 None => StsMode::Regional,
             },
             federation_endpoint: get("federation-endpoint")?,
+            iam_endpoint: get("iam-endpoint")?,
             issuer: get("issuer")?.unwrap_or_else(|| "pam-aws".to_string()),
             external_id: get("external-id")?,
             retry: retry::Policy {

@@ -6,6 +6,7 @@ use crate::model::{AwsError, Error, Hop};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use std::time::SystemTime;
 
@@ -45,17 +46,19 @@ pub fn assume_role_request(
     call: &AssumeRole,
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", "AssumeRole")
-        .append_pair("Version", "2011-06-15")
-        .append_pair("RoleArn", call.role_arn)
-        .append_pair("RoleSessionName", call.session_name)
-        .append_pair("ExternalId", call.external_id)
-        .append_pair("DurationSeconds", &call.duration_seconds.to_string());
+    let duration = call.duration_seconds.to_string();
+    let mut params = vec![
+        ("Action", "AssumeRole"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", call.role_arn),
+        ("RoleSessionName", call.session_name),
+        ("ExternalId", call.external_id),
+        ("DurationSeconds", duration.as_str()),
+    ];
     if let Some(identity) = call.source_identity {
-        form.append_pair("SourceIdentity", identity);
+        params.push(("SourceIdentity", identity));
     }
-    let body = form.finish().into_bytes();
+    let body = query_body(&params).into_bytes();
     let url = format!("{}/", endpoint.url.trim_end_matches('/'));
     let mut request = http::Request::post(&url)
         .header(
@@ -66,6 +69,29 @@ pub fn assume_role_request(
         .map_err(|e| config(format!("STS endpoint {url:?} is not a valid URL: {e}")))?;
     sign_request(&mut request, signer, &endpoint.region, "sts", now)?;
     Ok(request)
+}
+
+/// Characters the query protocol leaves as they are (RFC 3986 unreserved).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A query-protocol body encoded as botocore encodes it (`%20`, `%2A`), so
+/// services that re-encode the form before checking the signature agree.
+pub fn query_body(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(key, QUERY_VALUE),
+                utf8_percent_encode(value, QUERY_VALUE)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// SigV4-signs a request in place for `service` in `region`.
@@ -200,7 +226,8 @@ pub fn read_assume_role_response(
     })
 }
 
-fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
+/// An AWS query-protocol error document (STS and IAM share it) as a typed error.
+pub fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
     let parsed = quick_xml::de::from_str::<ErrorResponse>(text)
         .ok()
         .and_then(|response| {
@@ -224,7 +251,7 @@ fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Err
             })
         }
         None => upstream(format!(
-            "{hop}: STS answered HTTP {status} without an STS error document"
+            "{hop}: AWS answered HTTP {status} without an error document"
         )),
     }
 }
@@ -254,6 +281,10 @@ pub fn diagnose(hop: Hop, code: &str, message: &str, role_arn: &str) -> String {
         (_, "SignatureDoesNotMatch") => {
             "The secret access key does not match the key id, or this host's clock is skewed".to_string()
         }
+        (Hop::Revocation, "AccessDenied") => format!(
+            "Check that the Resource Role's permission policy allows iam:GetRolePolicy and \
+             iam:PutRolePolicy on {role_arn}"
+        ),
         (_, "RegionDisabledException") => {
             "Activate STS in the signing region (IAM > Account settings > Security Token Service) or use another sts-region"
                 .to_string()
@@ -346,6 +377,15 @@ mod tests {
                 .contains("trust policy of arn:aws:iam::123456789012:role/PamResource")
         );
         assert!(e.hint.contains("ExternalId"));
+    }
+
+    #[test]
+    fn bodies_are_encoded_like_botocore() {
+        let body = query_body(&[("PolicyDocument", r#"{"Action": "*", "x": "a+b/c~"}"#)]);
+        assert_eq!(
+            body,
+            "PolicyDocument=%7B%22Action%22%3A%20%22%2A%22%2C%20%22x%22%3A%20%22a%2Bb%2Fc~%22%7D"
+        );
     }
 
     #[test]

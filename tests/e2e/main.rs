@@ -5,7 +5,7 @@
 mod faults;
 mod support;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 use support::*;
 use time::OffsetDateTime;
@@ -707,4 +707,100 @@ fn credential_process_prints_the_aws_cli_format() {
         missing.stdout.is_empty(),
         "nothing the AWS CLI could mistake for credentials"
     );
+}
+
+/// The Target Role's revocation policy statements, read back through IAM.
+fn revocation_statements() -> Vec<Value> {
+    let policy = aws_as_auditor(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        "PamTargetRole",
+        "--policy-name",
+        "PamAwsRevokedSessions",
+    ]);
+    policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn statement_for<'a>(statements: &'a [Value], user_id: &Value) -> Option<&'a Value> {
+    statements
+        .iter()
+        .find(|s| &s["Condition"]["StringLike"]["aws:userid"] == user_id)
+}
+
+#[test]
+fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
+    let w = world();
+    let pam = Pam::with_config(&format!("iam_endpoint = \"{}\"\n", w.moto));
+    pam.create_resource("rev");
+    pam.create_account("rev", "admin", "15m");
+
+    // Seed an expired statement of ours: the next revocation prunes it.
+    let stale = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "PamRevoke20200101T000000Z0123456789ab", "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringLike": {"aws:userid": "AROAOLD:gone@example.com"},
+                      "DateLessThan": {"aws:TokenIssueTime": "2020-01-01T00:00:00Z"}}}]});
+    aws_as_auditor(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        "PamTargetRole",
+        "--policy-name",
+        "PamAwsRevokedSessions",
+        "--policy-document",
+        &stale.to_string(),
+    ]);
+
+    let session = pam.json(&["access", "rev/admin", "--user", ALICE])["session"].clone();
+    let id = session["id"].as_str().unwrap();
+    let revoked = pam.json(&["revoke", id]);
+    assert_eq!(revoked[0]["id"], session["id"]);
+    assert_eq!(revoked[0]["status"], "revoked");
+
+    let statements = revocation_statements();
+    let alice = statement_for(&statements, &session["assumed_role_id"])
+        .expect("a statement for the session's aws:userid");
+    assert_eq!(alice["Effect"], "Deny");
+    assert_eq!(alice["Action"], "*");
+    let issued_before = time_of(&alice["Condition"]["DateLessThan"]["aws:TokenIssueTime"]);
+    assert!(
+        issued_before >= time_of(&session["created_at"]),
+        "covers the session's token"
+    );
+    assert!(
+        statement_for(&statements, &json!("AROAOLD:gone@example.com")).is_none(),
+        "the expired statement was pruned"
+    );
+
+    // The session reads revoked, is not active, and cannot be revoked twice.
+    let listed = pam.json(&["sessions", "--user", ALICE]);
+    assert_eq!(listed[0]["status"], "revoked");
+    assert_eq!(
+        pam.json(&["sessions", "--active", "--user", ALICE]),
+        json!([])
+    );
+    let again = pam.run(&["revoke", id, "--json"]);
+    assert_eq!(again.code, 1);
+    assert_eq!(again.json()["error"]["kind"], "conflict");
+
+    // All of Bob's sessions on the account at once; Alice's statement stays.
+    pam.json(&["access", "rev/admin", "--user", BOB]);
+    pam.json(&["access", "rev/admin", "--user", BOB]);
+    let bobs = pam.json(&["revoke", "--user", BOB, "--account", "rev/admin"]);
+    assert_eq!(bobs.as_array().map(Vec::len), Some(2));
+    let statements = revocation_statements();
+    assert!(
+        statement_for(&statements, &session["assumed_role_id"]).is_some(),
+        "merged, not replaced"
+    );
+    assert!(statement_for(&statements, &bobs[0]["assumed_role_id"]).is_some());
+
+    let audit = pam.json(&["audit", "--limit", "1"]);
+    assert_eq!(audit[0]["action"], "session.revoke");
+    assert_eq!(audit[0]["outcome"], "success");
+    let none = pam.run(&["revoke", "--user", BOB, "--account", "rev/admin", "--json"]);
+    assert_eq!(none.code, 3, "no active sessions left: {}", none.stderr);
 }

@@ -87,6 +87,7 @@ pub struct World {
     pub resource_role: String,
     pub target_role: String,
     pub other_role: String,
+    pub auditor: (String, String),
     _helpers: Mutex<Vec<Helper>>,
 }
 
@@ -131,6 +132,10 @@ pub fn world() -> &'static World {
             resource_role: text("resource_role_arn"),
             target_role: text("target_role_arn"),
             other_role: text("other_role_arn"),
+            auditor: (
+                text("auditor_access_key_id"),
+                text("auditor_secret_access_key"),
+            ),
             _helpers: Mutex::new(vec![moto_helper, signin_helper]),
         }
     })
@@ -349,4 +354,34 @@ impl FakeAws {
         ];
         Pam::configured(&self.url, &format!("{}/federation", self.url), extra, env)
     }
+}
+
+/// The real AWS CLI against moto, as the auditor; its JSON output.
+pub fn aws_as_auditor(args: &[&str]) -> Value {
+    let w = world();
+    let output = Command::new(root().join(".venv/bin/aws"))
+        .args(args)
+        .args([
+            "--output",
+            "json",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &w.moto,
+        ])
+        .env("AWS_ACCESS_KEY_ID", &w.auditor.0)
+        .env("AWS_SECRET_ACCESS_KEY", &w.auditor.1)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("running the AWS CLI");
+    assert!(
+        output.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.stdout.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).expect("AWS CLI JSON")
 }

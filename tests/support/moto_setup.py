@@ -73,6 +73,34 @@ def main() -> None:
     iam.put_role_policy(
         RoleName="PamResourceRole", PolicyName="assume-target-role", PolicyDocument=allow_assume(target_role)
     )
+    # Revocation: the Resource Role reads and writes the Target Role's inline policy.
+    iam.put_role_policy(
+        RoleName="PamResourceRole",
+        PolicyName="revoke-target-sessions",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["iam:GetRolePolicy", "iam:PutRolePolicy"], "Resource": target_role}
+                ],
+            }
+        ),
+    )
+    # An auditor the tests use to read back (and seed) what revocation writes.
+    iam.create_user(UserName="auditor")
+    auditor = iam.create_access_key(UserName="auditor")["AccessKey"]
+    iam.put_user_policy(
+        UserName="auditor",
+        PolicyName="role-policies",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["iam:GetRolePolicy", "iam:PutRolePolicy"], "Resource": "*"}
+                ],
+            }
+        ),
+    )
 
     # From here on moto authenticates and authorizes every request.
     request = urllib.request.Request(
@@ -89,6 +117,8 @@ def main() -> None:
                 "resource_role_arn": resource_role,
                 "target_role_arn": target_role,
                 "other_role_arn": other_role,
+                "auditor_access_key_id": auditor["AccessKeyId"],
+                "auditor_secret_access_key": auditor["SecretAccessKey"],
             }
         )
     )

@@ -1,0 +1,167 @@
+//! The two IAM calls revocation needs (query API, version 2010-05-08),
+//! SigV4-signed for service `iam`, and their answers.
+
+use crate::error::{Result, upstream};
+use crate::model::{Error, Hop};
+use crate::partition::Partition;
+use crate::sts::{self, Endpoint};
+use aws_credential_types::Credentials;
+use serde::Deserialize;
+use std::time::SystemTime;
+
+/// IAM is global per partition; it signs in the partition's home region.
+pub fn endpoint(partition: Partition, url_override: Option<&str>) -> Endpoint {
+    let (url, region) = match partition {
+        Partition::Aws => ("https://iam.amazonaws.com", "us-east-1"),
+        Partition::AwsCn => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
+        Partition::AwsUsGov => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
+    };
+    Endpoint {
+        url: url_override.unwrap_or(url).to_string(),
+        region: region.to_string(),
+    }
+}
+
+fn request(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    params: &[(&str, &str)],
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let mut all = vec![("Version", "2010-05-08")];
+    all.extend_from_slice(params);
+    let url = format!("{}/", endpoint.url.trim_end_matches('/'));
+    let mut request = http::Request::post(&url)
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(sts::query_body(&all).into_bytes())
+        .map_err(|e| {
+            crate::error::config(format!("IAM endpoint {url:?} is not a valid URL: {e}"))
+        })?;
+    sts::sign_request(&mut request, signer, &endpoint.region, "iam", now)?;
+    Ok(request)
+}
+
+pub fn get_role_policy(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    role_name: &str,
+    policy_name: &str,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let params = [
+        ("Action", "GetRolePolicy"),
+        ("RoleName", role_name),
+        ("PolicyName", policy_name),
+    ];
+    request(endpoint, signer, &params, now)
+}
+
+pub fn put_role_policy(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    role_name: &str,
+    policy_name: &str,
+    document: &str,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let params = [
+        ("Action", "PutRolePolicy"),
+        ("RoleName", role_name),
+        ("PolicyName", policy_name),
+        ("PolicyDocument", document),
+    ];
+    request(endpoint, signer, &params, now)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetRolePolicyResponse {
+    get_role_policy_result: GetRolePolicyResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetRolePolicyResult {
+    policy_document: String,
+}
+
+/// The current document, `None` when the role has no such policy yet.
+pub fn read_get_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<Option<String>> {
+    let text = String::from_utf8_lossy(body);
+    if status != 200 {
+        return match sts::read_error_response(Hop::Revocation, role_arn, status, &text) {
+            Error::Aws(e) if e.code == "NoSuchEntity" => Ok(None),
+            other => Err(other),
+        };
+    }
+    let response: GetRolePolicyResponse = quick_xml::de::from_str(&text).map_err(|e| {
+        upstream(format!(
+            "{}: malformed GetRolePolicy response ({e})",
+            Hop::Revocation
+        ))
+    })?;
+    // IAM returns the document URL-encoded.
+    let encoded = response.get_role_policy_result.policy_document;
+    let decoded = form_urlencoded::parse(format!("d={encoded}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    Ok(Some(decoded))
+}
+
+pub fn read_put_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<()> {
+    if status == 200 {
+        return Ok(());
+    }
+    Err(sts::read_error_response(
+        Hop::Revocation,
+        role_arn,
+        status,
+        &String::from_utf8_lossy(body),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_role_policy_decodes_the_document_and_treats_no_such_entity_as_none() {
+        let body = "<GetRolePolicyResponse><GetRolePolicyResult><PolicyName>P</PolicyName><RoleName>R</RoleName>\
+                    <PolicyDocument>%7B%22Version%22%3A%222012-10-17%22%7D</PolicyDocument></GetRolePolicyResult>\
+                    </GetRolePolicyResponse>";
+        let document = read_get_role_policy("arn", 200, body.as_bytes()).unwrap();
+        assert_eq!(document.as_deref(), Some(r#"{"Version":"2012-10-17"}"#));
+        let missing = "<ErrorResponse><Error><Code>NoSuchEntity</Code><Message>none</Message></Error></ErrorResponse>";
+        assert_eq!(
+            read_get_role_policy("arn", 404, missing.as_bytes()).unwrap(),
+            None
+        );
+        let denied = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>";
+        let Err(Error::Aws(e)) =
+            read_get_role_policy("arn:aws:iam::1:role/T", 403, denied.as_bytes())
+        else {
+            panic!()
+        };
+        assert_eq!(e.hop, Hop::Revocation);
+        assert!(e.hint.contains("iam:PutRolePolicy"));
+    }
+
+    #[test]
+    fn requests_are_signed_for_iam_in_the_partition_home_region() {
+        let creds = Credentials::new("ASIAX", "s", Some("t".into()), None, "test");
+        let endpoint = endpoint(Partition::AwsCn, None);
+        let request =
+            put_role_policy(&endpoint, &creds, "T", "P", "{}", SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(request.uri(), "https://iam.cn-north-1.amazonaws.com.cn/");
+        let auth = request.headers()["authorization"].to_str().unwrap();
+        assert!(auth.contains("/cn-north-1/iam/aws4_request"), "{auth}");
+        let form: Vec<(String, String)> = form_urlencoded::parse(request.body())
+            .into_owned()
+            .collect();
+        assert!(form.contains(&("PolicyDocument".into(), "{}".into())));
+    }
+}

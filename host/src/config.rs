@@ -45,6 +45,8 @@ pub struct AwsSection {
     pub iam_endpoint: Option<String>,
     /// `regional` (default), `global` (aws only) or `fips`.
     pub sts_endpoint_mode: Option<String>,
+    /// The most one operation may take, retries included (humantime; default 30s).
+    pub access_timeout: Option<String>,
     /// Attempts per AWS call, retries included (1 to 10; default 3).
     pub max_attempts: Option<u32>,
     /// A named profile for the credential chain.
@@ -179,6 +181,7 @@ impl Config {
         let optional = [
             ("sts-endpoint", &self.aws.sts_endpoint),
             ("sts-endpoint-mode", &self.aws.sts_endpoint_mode),
+            ("access-timeout", &self.aws.access_timeout),
             ("federation-endpoint", &self.aws.federation_endpoint),
             ("iam-endpoint", &self.aws.iam_endpoint),
             ("issuer", &self.aws.issuer),

@@ -15,6 +15,7 @@ use crate::sts::{self, AssumeRole, AssumedRole};
 use crate::validate::{self, RoleArn};
 use crate::{federation, iam, revocation};
 use aws_credential_types::Credentials;
+use std::cell::Cell;
 use std::time::SystemTime;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -53,11 +54,16 @@ struct Trail {
 
 pub struct Broker<P> {
     platform: P,
+    /// When the current audited operation began: its AWS calls share one deadline.
+    started: Cell<Option<SystemTime>>,
 }
 
 impl<P: Platform> Broker<P> {
     pub fn new(platform: P) -> Self {
-        Broker { platform }
+        Broker {
+            platform,
+            started: Cell::new(None),
+        }
     }
 
     fn records(&self) -> Records<'_> {
@@ -549,7 +555,8 @@ impl<P: Platform> Broker<P> {
             hop,
             |now| sts::assume_role_request(&endpoint, signer, &call, now),
             |status, body| {
-                let result = sts::read_assume_role_response(hop, role_arn, status, body);
+                let result = sts::read_assume_role_response(hop, role_arn, status, body)
+                    .map_err(|e| name_the_region(e, &endpoint.region));
                 match &result {
                     Ok(role) => trail.request_ids.push(role.request_id.clone()),
                     Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
@@ -593,9 +600,18 @@ impl<P: Platform> Broker<P> {
         mut read: impl FnMut(u16, &[u8]) -> Result<T>,
     ) -> Result<T> {
         let policy = &settings.retry;
+        let limit = settings.access_timeout;
+        let deadline = self.started.get().unwrap_or_else(|| self.platform.now()) + limit;
         let mut attempt = 1;
         loop {
-            let request = build(self.platform.now())?;
+            let now = self.platform.now();
+            if now >= deadline {
+                return Err(upstream(format!(
+                    "{hop}: not sent, the operation already took longer than access-timeout ({}s)",
+                    limit.as_secs()
+                )));
+            }
+            let request = build(now)?;
             let (result, retryable) = match self.platform.send(request) {
                 Err(why) => (Err(upstream(format!("{hop}: {why}"))), true),
                 Ok(response) => {
@@ -617,8 +633,17 @@ impl<P: Platform> Broker<P> {
                     other => other,
                 };
             }
-            let jitter = getrandom::u64().unwrap_or_default();
-            self.platform.sleep(policy.delay(attempt - 1, jitter));
+            let delay = policy.delay(attempt - 1, getrandom::u64().unwrap_or_default());
+            if self.platform.now() + delay >= deadline {
+                return match result {
+                    Err(Error::Upstream(why)) => Err(upstream(format!(
+                        "{why} (stopped retrying: access-timeout of {}s reached)",
+                        limit.as_secs()
+                    ))),
+                    other => other,
+                };
+            }
+            self.platform.sleep(delay);
             attempt += 1;
         }
     }
@@ -667,7 +692,9 @@ impl<P: Platform> Broker<P> {
         operation: impl FnOnce(&mut Trail) -> Result<T>,
     ) -> Result<T> {
         let mut trail = Trail::default();
+        self.started.set(Some(self.platform.now()));
         let result = operation(&mut trail);
+        self.started.set(None);
         let (outcome, detail) = match &result {
             Ok(_) => (Outcome::Success, trail.detail),
             Err(e) if e.is_denial() => (Outcome::Denied, e.message()),
@@ -695,6 +722,20 @@ impl<P: Platform> Broker<P> {
         };
         self.records().put(&audit_key(&event.id), &event)?;
         result
+    }
+}
+
+/// `RegionDisabledException` is fixed in one place: say which region.
+fn name_the_region(error: Error, region: &str) -> Error {
+    match error {
+        Error::Aws(mut e) if e.code == "RegionDisabledException" => {
+            e.hint = format!(
+                "STS is not activated in {region} for this account: activate it (IAM > Account settings > \
+                 Security Token Service) or set sts-region to an active region"
+            );
+            Error::Aws(e)
+        }
+        other => other,
     }
 }
 
@@ -756,7 +797,8 @@ fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
 mod tests {
     use super::*;
     use crate::platform::KeyValue;
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
+    use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap, VecDeque};
     use std::time::{Duration, SystemTime};
 
@@ -772,6 +814,8 @@ mod tests {
         clock: Cell<u64>,
         config: HashMap<String, String>,
         slept: RefCell<Vec<Duration>>,
+        /// Seconds each request takes on the clock.
+        tick: Cell<u64>,
     }
 
     impl KeyValue for Fake {
@@ -794,6 +838,7 @@ mod tests {
     impl Platform for &Fake {
         fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
             self.sent.borrow_mut().push(request);
+            self.clock.set(self.clock.get() + self.tick.get());
             let (status, body) = self
                 .answers
                 .borrow_mut()
@@ -1095,6 +1140,28 @@ mod tests {
         assert_eq!(
             (event.action.as_str(), event.outcome),
             ("access.fail", Outcome::Failure)
+        );
+    }
+
+    #[test]
+    fn retries_stop_at_the_access_timeout() {
+        let mut fake = fake();
+        fake.config.insert("access-timeout".into(), "10s".into());
+        fake.config.insert("sts-max-attempts".into(), "10".into());
+        seed(&fake);
+        fake.answers
+            .borrow_mut()
+            .extend((0..10).map(|_| (503, "<html>unavailable</html>".to_string())));
+        // Each answer takes 4 seconds of the clock.
+        fake.tick.set(4);
+        let broker = Broker::new(&fake);
+        let Err(Error::Upstream(why)) = broker.access(alice()) else {
+            panic!("expected a timeout")
+        };
+        assert!(why.contains("access-timeout"), "{why}");
+        assert!(
+            fake.sent.borrow().len() <= 3,
+            "10s allows at most 3 four-second attempts"
         );
     }
 

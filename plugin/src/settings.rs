@@ -8,6 +8,7 @@ use crate::platform::Platform;
 use crate::retry;
 use crate::sts;
 use aws_credential_types::Credentials;
+use std::time::Duration;
 
 pub struct Settings {
     pub sts_region: String,
@@ -18,6 +19,8 @@ pub struct Settings {
     pub issuer: String,
     pub external_id: Option<String>,
     pub retry: retry::Policy,
+    /// The most one operation (both hops, token, retries) may take.
+    pub access_timeout: Duration,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -39,6 +42,19 @@ fn max_attempts(value: Option<String>) -> Result<u32> {
     }
 }
 
+/// `access-timeout`: a humantime duration from 1s to 5m; 30s when unset.
+fn access_timeout(value: Option<String>) -> Result<Duration> {
+    let Some(text) = value else {
+        return Ok(Duration::from_secs(30));
+    };
+    match humantime::parse_duration(&text) {
+        Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(300) => Ok(d),
+        _ => Err(config(format!(
+            "access-timeout must be a duration from 1s to 5m, like 30s, not {text:?}"
+        ))),
+    }
+}
+
 impl Settings {
     pub fn load(platform: &dyn Platform) -> Result<Settings> {
         let get = |key: &str| platform.config(key).map(non_empty);
@@ -53,6 +69,7 @@ impl Settings {
             iam_endpoint: get("iam-endpoint")?,
             issuer: get("issuer")?.unwrap_or_else(|| "pam-aws".to_string()),
             external_id: get("external-id")?,
+            access_timeout: access_timeout(get("access-timeout")?)?,
             retry: retry::Policy {
                 max_attempts: max_attempts(get("sts-max-attempts")?)?,
                 ..retry::Policy::default()

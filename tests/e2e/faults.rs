@@ -126,6 +126,47 @@ fn slow_answers_time_out() {
 }
 
 #[test]
+fn the_whole_access_is_bounded_by_the_access_timeout() {
+    let (fake, pam) =
+        set_up("access_timeout = \"2s\"\nmax_attempts = 10\n[egress]\nresponse_timeout = \"1s\"\n");
+    fake.script(
+        "sts",
+        json!([{"delay": 3}, {"delay": 3}, {"delay": 3}, {"delay": 3}]),
+    );
+    let before = fake.requests("sts").len();
+    let (error, _) = failed_access(&pam, 5);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("access-timeout"),
+        "{error}"
+    );
+    assert!(
+        fake.requests("sts").len() - before < 4,
+        "stopped well before 10 attempts"
+    );
+}
+
+#[test]
+fn region_disabled_names_the_region_to_activate() {
+    let (fake, pam) = set_up("max_attempts = 1\n");
+    fake.script(
+        "sts",
+        json!([{"status": 403, "body": sts_error("RegionDisabledException", "req-r")}]),
+    );
+    let (error, event) = failed_access(&pam, 4);
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("STS is not activated in us-east-1"),
+        "{error}"
+    );
+    assert_eq!(event["action"], "access.deny");
+}
+
+#[test]
 fn malformed_truncated_and_oversized_answers_are_upstream_errors() {
     let (fake, pam) = set_up("max_attempts = 1\n");
     let cases = [

@@ -804,3 +804,87 @@ fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
     let none = pam.run(&["revoke", "--user", BOB, "--account", "rev/admin", "--json"]);
     assert_eq!(none.code, 3, "no active sessions left: {}", none.stderr);
 }
+
+#[test]
+fn other_partitions_sign_in_their_region_and_open_their_console() {
+    let w = world();
+    let cases = [
+        (
+            "aws-cn",
+            "cn-north-1",
+            "https://console.amazonaws.cn/ec2/home?region=cn-north-1",
+        ),
+        (
+            "aws-us-gov",
+            "us-gov-west-1",
+            "https://console.amazonaws-us-gov.com/ec2/home?region=us-gov-west-1",
+        ),
+    ];
+    for (partition, region, destination) in cases {
+        let p = &w.partitions[partition];
+        let text = |key: &str| p[key].as_str().unwrap().to_string();
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), text("access_key_id")),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_string(),
+                text("secret_access_key"),
+            ),
+        ];
+        let pam = Pam::configured(&w.moto, &w.signin, region, "", env);
+        let resource = pam.json(&[
+            "resource",
+            "create",
+            "--name",
+            "p",
+            "--role-arn",
+            &text("resource_role_arn"),
+        ]);
+        assert_eq!(resource["partition"], partition);
+        pam.json(&[
+            "account",
+            "create",
+            "--resource",
+            "p",
+            "--name",
+            "ops",
+            "--role-arn",
+            &text("target_role_arn"),
+            "--duration",
+            "15m",
+            "--region",
+            region,
+            "--service",
+            "ec2",
+        ]);
+        let grant = pam.json(&["access", "p/ops", "--user", ALICE]);
+        assert_eq!(
+            query(grant["url"].as_str().unwrap())["Destination"],
+            destination
+        );
+        assert!(
+            grant["session"]["assumed_role_arn"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("arn:{partition}:sts::"))
+        );
+        // moto answered in that partition, for requests signed in that region.
+        let hop2 = moto_assumed_roles()
+            .into_iter()
+            .filter(|r| r["role_arn"] == text("target_role_arn") && r["session_name"] == ALICE)
+            .collect::<Vec<_>>();
+        assert_eq!(hop2.len(), 1, "{partition}");
+        assert_eq!(hop2[0]["partition"], partition);
+        assert_eq!(hop2[0]["region_name"], region);
+        // A region of another partition is refused for this account.
+        let wrong = pam.run(&[
+            "access",
+            "p/ops",
+            "--user",
+            ALICE,
+            "--region",
+            "eu-west-1",
+            "--json",
+        ]);
+        assert_eq!(wrong.code, 2, "{partition}");
+    }
+}

@@ -88,6 +88,8 @@ pub struct World {
     pub target_role: String,
     pub other_role: String,
     pub auditor: (String, String),
+    /// The same world in `aws-cn` and `aws-us-gov`, as `moto_setup.py` printed it.
+    pub partitions: Value,
     _helpers: Mutex<Vec<Helper>>,
 }
 
@@ -136,6 +138,7 @@ pub fn world() -> &'static World {
                 text("auditor_access_key_id"),
                 text("auditor_secret_access_key"),
             ),
+            partitions: setup["partitions"].clone(),
             _helpers: Mutex::new(vec![moto_helper, signin_helper]),
         }
     })
@@ -212,14 +215,20 @@ impl Pam {
                 w.secret_access_key.clone(),
             ),
         ];
-        Pam::configured(&w.moto, &w.signin, extra, env)
+        Pam::configured(&w.moto, &w.signin, "us-east-1", extra, env)
     }
 
     /// A `pam-aws` whose STS and sign-in endpoints are `sts` and `signin`.
-    pub fn configured(sts: &str, signin: &str, extra: &str, mut env: Vec<(String, String)>) -> Pam {
+    pub fn configured(
+        sts: &str,
+        signin: &str,
+        region: &str,
+        extra: &str,
+        mut env: Vec<(String, String)>,
+    ) -> Pam {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = format!(
-            "[store]\nurl = \"sqlite://pam.db\"\n\n[aws]\nregion = \"us-east-1\"\nsts_endpoint = \"{}\"\n\
+            "[store]\nurl = \"sqlite://pam.db\"\n\n[aws]\nregion = \"{region}\"\nsts_endpoint = \"{}\"\n\
              federation_endpoint = \"{}\"\nissuer = \"https://pam.example.test/\"\nexternal_id = \"{EXTERNAL_ID}\"\n{extra}",
             sts, signin
         );
@@ -352,7 +361,8 @@ impl FakeAws {
                 "fake-secret".to_string(),
             ),
         ];
-        Pam::configured(&self.url, &format!("{}/federation", self.url), extra, env)
+        let signin = format!("{}/federation", self.url);
+        Pam::configured(&self.url, &signin, "us-east-1", extra, env)
     }
 }
 

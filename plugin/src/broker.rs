@@ -929,6 +929,36 @@ mod tests {
             .unwrap();
     }
 
+    /// Scripts hop 1, hop 2 (expiring at `expiration`) and a sign-in token.
+    fn answer_a_grant(fake: &Fake, expiration: &str) {
+        fake.answers.borrow_mut().extend([
+            assumed(
+                "PamResourceRole",
+                "ASIAHOP1",
+                "2027-01-15T08:15:00Z",
+                "req-1",
+            ),
+            assumed("PamTarget", "ASIAHOP2", expiration, "req-2"),
+            (200, r#"{"SigninToken":"tok"}"#.to_string()),
+        ]);
+    }
+
+    /// A failed grant stored no session; its audit event says how it failed.
+    fn failed_without_a_session(
+        broker: &Broker<&Fake>,
+        action: &str,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        let everything = SessionFilter {
+            active_only: false,
+            user: None,
+        };
+        assert!(broker.list_sessions(everything).unwrap().is_empty());
+        let event = broker.list_audit_events(Some(1)).unwrap().remove(0);
+        assert_eq!((event.action.as_str(), event.outcome), (action, outcome));
+        event
+    }
+
     fn alice() -> AccessRequest {
         AccessRequest {
             resource: "prod".into(),
@@ -943,16 +973,7 @@ mod tests {
     fn access_chains_the_hops_and_records_the_session() {
         let fake = fake();
         seed(&fake);
-        fake.answers.borrow_mut().extend([
-            assumed(
-                "PamResourceRole",
-                "ASIAHOP1",
-                "2027-01-15T08:15:00Z",
-                "req-1",
-            ),
-            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00.123Z", "req-2"),
-            (200, r#"{"SigninToken":"tok"}"#.to_string()),
-        ]);
+        answer_a_grant(&fake, "2027-01-15T08:30:00.123Z");
         let broker = Broker::new(&fake);
         let grant = broker.access(alice()).unwrap();
 
@@ -1017,16 +1038,7 @@ mod tests {
     fn status_follows_the_clock() {
         let fake = fake();
         seed(&fake);
-        fake.answers.borrow_mut().extend([
-            assumed(
-                "PamResourceRole",
-                "ASIAHOP1",
-                "2027-01-15T08:15:00Z",
-                "req-1",
-            ),
-            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
-            (200, r#"{"SigninToken":"tok"}"#.to_string()),
-        ]);
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
         let broker = Broker::new(&fake);
         broker.access(alice()).unwrap();
         let all = SessionFilter {
@@ -1067,20 +1079,7 @@ mod tests {
             panic!("expected AccessDenied")
         };
         assert_eq!((e.hop, e.code.as_str()), (Hop::TargetRole, "AccessDenied"));
-        assert!(
-            broker
-                .list_sessions(SessionFilter {
-                    active_only: false,
-                    user: None
-                })
-                .unwrap()
-                .is_empty()
-        );
-        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
-        assert_eq!(
-            (event.action.as_str(), event.outcome),
-            ("access.deny", Outcome::Denied)
-        );
+        let event = failed_without_a_session(&broker, "access.deny", Outcome::Denied);
         assert_eq!(event.request_ids, ["req-1", "req-denied"]);
     }
 
@@ -1127,20 +1126,7 @@ mod tests {
             "{why}"
         );
         assert_eq!(fake.sent.borrow().len(), 4);
-        assert!(
-            broker
-                .list_sessions(SessionFilter {
-                    active_only: false,
-                    user: None
-                })
-                .unwrap()
-                .is_empty()
-        );
-        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
-        assert_eq!(
-            (event.action.as_str(), event.outcome),
-            ("access.fail", Outcome::Failure)
-        );
+        failed_without_a_session(&broker, "access.fail", Outcome::Failure);
     }
 
     #[test]

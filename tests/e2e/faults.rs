@@ -19,11 +19,16 @@ fn set_up(extra: &str) -> (FakeAws, Pam) {
         "--role-arn",
         RESOURCE_ROLE,
     ]);
+    create_account(&pam, "f");
+    (fake, pam)
+}
+
+fn create_account(pam: &Pam, resource: &str) {
     pam.json(&[
         "account",
         "create",
         "--resource",
-        "f",
+        resource,
         "--name",
         "a",
         "--role-arn",
@@ -31,7 +36,6 @@ fn set_up(extra: &str) -> (FakeAws, Pam) {
         "--duration",
         "15m",
     ]);
-    (fake, pam)
 }
 
 fn sts_error(code: &str, request_id: &str) -> String {
@@ -242,18 +246,7 @@ fn source_identity_is_set_on_hop_1_when_the_resource_asks() {
         fake.requests("sts")[0]["params"]["SourceIdentity"],
         "pam-aws-validation"
     );
-    pam.json(&[
-        "account",
-        "create",
-        "--resource",
-        "si",
-        "--name",
-        "a",
-        "--role-arn",
-        TARGET_ROLE,
-        "--duration",
-        "15m",
-    ]);
+    create_account(&pam, "si");
     let before = fake.requests("sts").len();
     let grant = pam.json(&["access", "si/a", "--user", ALICE]);
     assert_eq!(grant["session"]["source_identity"], ALICE);

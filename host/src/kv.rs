@@ -18,17 +18,23 @@ pub trait Backend: Send + Sync {
     fn keys(&self, bucket: &str) -> Result<Vec<String>>;
 }
 
-/// Opens the store a `[store] url` names: `sqlite://PATH` or `memory:`.
-/// Relative SQLite paths are taken from `base_dir` (the config file's folder).
+/// Opens the store a `[store] url` names: `sqlite://PATH`, `redis://HOST:PORT/DB`
+/// (or `rediss://`) or `memory:`. Relative SQLite paths are taken from
+/// `base_dir` (the config file's folder).
 pub fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn Backend>> {
     if url == "memory:" {
         return Ok(Arc::new(Memory::default()));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return Ok(Arc::new(Redis::open(url)?));
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = base_dir.join(path);
         return Ok(Arc::new(Sqlite::open(&path)?));
     }
-    anyhow::bail!("store.url {url:?} is not supported: use sqlite://PATH or memory:")
+    anyhow::bail!(
+        "store.url {url:?} is not supported: use sqlite://PATH, redis://HOST:PORT/DB or memory:"
+    )
 }
 
 pub struct Sqlite {
@@ -101,6 +107,61 @@ impl Backend for Sqlite {
         let keys = statement
             .query_map(params![bucket], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
+        Ok(keys)
+    }
+}
+
+/// A Redis server: one hash per bucket (`pam-aws:{bucket}`), a field per key,
+/// so several gateways and CLIs share one store.
+pub struct Redis {
+    connection: Mutex<redis::Connection>,
+}
+
+impl Redis {
+    pub fn open(url: &str) -> Result<Redis> {
+        let client = redis::Client::open(url).context("store.url is not a valid Redis URL")?;
+        let connection = client
+            .get_connection_with_timeout(std::time::Duration::from_secs(5))
+            .context("connecting to the Redis store")?;
+        Ok(Redis {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> Result<T> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(command.query(&mut *connection)?)
+    }
+}
+
+fn hash_name(bucket: &str) -> String {
+    format!("pam-aws:{bucket}")
+}
+
+impl Backend for Redis {
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.query(redis::cmd("HGET").arg(hash_name(bucket)).arg(key))
+    }
+
+    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.query::<()>(
+            redis::cmd("HSET")
+                .arg(hash_name(bucket))
+                .arg(key)
+                .arg(value),
+        )
+    }
+
+    fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.query::<()>(redis::cmd("HDEL").arg(hash_name(bucket)).arg(key))
+    }
+
+    fn keys(&self, bucket: &str) -> Result<Vec<String>> {
+        let mut keys: Vec<String> = self.query(redis::cmd("HKEYS").arg(hash_name(bucket)))?;
+        keys.sort();
         Ok(keys)
     }
 }
@@ -294,6 +355,58 @@ mod tests {
         let reopened = Sqlite::open(&path).unwrap();
         assert_eq!(
             reopened.get("b", "resource/b").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+    }
+
+    /// A throwaway redis-server (installed by scripts/setup) on a free port.
+    struct RedisServer(std::process::Child);
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+        }
+    }
+
+    fn redis_server() -> (RedisServer, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is missing: run scripts/setup");
+        let url = format!("redis://127.0.0.1:{port}/0");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (RedisServer(child), url)
+    }
+
+    #[test]
+    fn redis_keeps_buckets_apart_and_is_shared() {
+        let (_server, url) = redis_server();
+        let store = open(&url, Path::new(".")).unwrap();
+        exercise(store.as_ref());
+        // A second client sees the same records.
+        let other = Redis::open(&url).unwrap();
+        assert_eq!(
+            other.get("b", "resource/b").unwrap().as_deref(),
             Some(&b"2"[..])
         );
     }

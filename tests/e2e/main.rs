@@ -888,3 +888,53 @@ fn other_partitions_sign_in_their_region_and_open_their_console() {
         assert_eq!(wrong.code, 2, "{partition}");
     }
 }
+
+#[test]
+fn the_flow_runs_on_a_shared_redis_store() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is missing: run scripts/setup");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let config = |pam: &Pam| {
+        let path = pam.dir.path().join("pam-aws.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("sqlite://pam.db", &url)).unwrap();
+    };
+    let (operator, other) = (Pam::new(), Pam::new());
+    config(&operator);
+    config(&other);
+    operator.create_resource("shared");
+    operator.create_account("shared", "admin", "15m");
+    // Another host on the same store sees the account and records the grant.
+    let grant = other.json(&["access", "shared/admin", "--user", ALICE]);
+    let sessions = operator.json(&["sessions"]);
+    assert_eq!(sessions[0]["id"], grant["session"]["id"]);
+    assert_eq!(
+        operator.json(&["audit", "--limit", "1"])[0]["action"],
+        "access.grant"
+    );
+    assert!(
+        !operator.dir.path().join("pam.db").exists(),
+        "nothing went to SQLite"
+    );
+    let _ = server.kill();
+}

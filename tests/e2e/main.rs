@@ -937,4 +937,5 @@ fn the_flow_runs_on_a_shared_redis_store() {
         "nothing went to SQLite"
     );
     let _ = server.kill();
+    let _ = server.wait();
 }

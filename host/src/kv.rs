@@ -359,58 +359,6 @@ mod tests {
         );
     }
 
-    /// A throwaway redis-server (installed by scripts/setup) on a free port.
-    struct RedisServer(std::process::Child);
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-        }
-    }
-
-    fn redis_server() -> (RedisServer, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is missing: run scripts/setup");
-        let url = format!("redis://127.0.0.1:{port}/0");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        (RedisServer(child), url)
-    }
-
-    #[test]
-    fn redis_keeps_buckets_apart_and_is_shared() {
-        let (_server, url) = redis_server();
-        let store = open(&url, Path::new(".")).unwrap();
-        exercise(store.as_ref());
-        // A second client sees the same records.
-        let other = Redis::open(&url).unwrap();
-        assert_eq!(
-            other.get("b", "resource/b").unwrap().as_deref(),
-            Some(&b"2"[..])
-        );
-    }
-
     #[test]
     fn unknown_store_urls_are_refused() {
         let err = open("postgres://x", Path::new(".")).err().unwrap();

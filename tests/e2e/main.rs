@@ -891,37 +891,28 @@ fn other_partitions_sign_in_their_region_and_open_their_console() {
 
 #[test]
 fn the_flow_runs_on_a_shared_redis_store() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server is missing: run scripts/setup");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = format!("redis://127.0.0.1:{port}/0");
-    let config = |pam: &Pam| {
+    let redis = RedisServer::start();
+    // The backend itself: buckets kept apart, keys sorted.
+    let store = pam_aws_host::kv::open(&redis.url, std::path::Path::new(".")).unwrap();
+    store.set("b", "resource/b", b"2").unwrap();
+    store.set("b", "resource/a", b"1").unwrap();
+    store.set("other", "resource/c", b"3").unwrap();
+    assert_eq!(store.keys("b").unwrap(), ["resource/a", "resource/b"]);
+    store.delete("b", "resource/a").unwrap();
+    assert_eq!(store.get("b", "resource/a").unwrap(), None);
+    assert_eq!(
+        store.get("other", "resource/c").unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+
+    let on_redis = |pam: &Pam| {
         let path = pam.dir.path().join("pam-aws.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replace("sqlite://pam.db", &url)).unwrap();
+        std::fs::write(&path, text.replace("sqlite://pam.db", &redis.url)).unwrap();
     };
     let (operator, other) = (Pam::new(), Pam::new());
-    config(&operator);
-    config(&other);
+    on_redis(&operator);
+    on_redis(&other);
     operator.create_resource("shared");
     operator.create_account("shared", "admin", "15m");
     // Another host on the same store sees the account and records the grant.
@@ -936,6 +927,4 @@ fn the_flow_runs_on_a_shared_redis_store() {
         !operator.dir.path().join("pam.db").exists(),
         "nothing went to SQLite"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }

@@ -395,3 +395,41 @@ pub fn aws_as_auditor(args: &[&str]) -> Value {
     }
     serde_json::from_slice(&output.stdout).expect("AWS CLI JSON")
 }
+
+/// A throwaway redis-server (installed by scripts/setup) on a free port.
+pub struct RedisServer {
+    pub url: String,
+    child: Child,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is missing: run scripts/setup");
+        wait_for_port(port, "redis-server");
+        RedisServer {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            child,
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -38,6 +38,44 @@ struct RoleCall<'a> {
     source_identity: Option<&'a str>,
 }
 
+impl<'a> RoleCall<'a> {
+    /// Hop 1: the Resource Role, for as short as STS allows, with
+    /// SourceIdentity (the session name) when the resource opts in.
+    fn resource_role(
+        role: &'a RoleArn,
+        session_name: &'a str,
+        external_id: &'a str,
+        source_identity: bool,
+    ) -> Self {
+        RoleCall {
+            hop: Hop::ResourceRole,
+            role,
+            session_name,
+            external_id,
+            duration_seconds: HOP1_SECONDS,
+            source_identity: source_identity.then_some(session_name),
+        }
+    }
+
+    /// Hop 2: the Target Role for `duration_seconds`; any SourceIdentity
+    /// follows from hop 1 by itself.
+    fn target_role(
+        role: &'a RoleArn,
+        session_name: &'a str,
+        external_id: &'a str,
+        duration_seconds: u32,
+    ) -> Self {
+        RoleCall {
+            hop: Hop::TargetRole,
+            role,
+            session_name,
+            external_id,
+            duration_seconds,
+            source_identity: None,
+        }
+    }
+}
+
 /// The account a grant is for, with its parsed Target Role.
 struct Target {
     account: Account,
@@ -106,14 +144,12 @@ impl<P: Platform> Broker<P> {
         self.audited(actor, "resource.create", Some(&input.name), None, |trail| {
             // Prove hop 1 works before anything is stored.
             let base = Settings::base_credentials(&self.platform)?;
-            let hop1 = RoleCall {
-                hop: Hop::ResourceRole,
-                role: &arn,
-                session_name: VALIDATION_SESSION,
-                external_id: &external_id,
-                duration_seconds: HOP1_SECONDS,
-                source_identity: input.source_identity.then_some(VALIDATION_SESSION),
-            };
+            let hop1 = RoleCall::resource_role(
+                &arn,
+                VALIDATION_SESSION,
+                &external_id,
+                input.source_identity,
+            );
             self.assume_role(&settings, &base, hop1, trail)?;
             let resource = Resource {
                 id: new_id(),
@@ -195,23 +231,15 @@ impl<P: Platform> Broker<P> {
             |trail| {
                 // Prove both hops work, with the account's duration, before storing.
                 let base = Settings::base_credentials(&self.platform)?;
-                let hop1 = RoleCall {
-                    hop: Hop::ResourceRole,
-                    role: &resource_arn,
-                    session_name: VALIDATION_SESSION,
-                    external_id: &resource.external_id,
-                    duration_seconds: HOP1_SECONDS,
-                    source_identity: resource.source_identity.then_some(VALIDATION_SESSION),
-                };
+                let hop1 = RoleCall::resource_role(
+                    &resource_arn,
+                    VALIDATION_SESSION,
+                    &resource.external_id,
+                    resource.source_identity,
+                );
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
-                let hop2 = RoleCall {
-                    hop: Hop::TargetRole,
-                    role: &arn,
-                    session_name: VALIDATION_SESSION,
-                    external_id: &resource.external_id,
-                    duration_seconds: seconds,
-                    source_identity: None,
-                };
+                let hop2 =
+                    RoleCall::target_role(&arn, VALIDATION_SESSION, &resource.external_id, seconds);
                 self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
                 let account = Account {
                     id: new_id(),
@@ -343,24 +371,20 @@ impl<P: Platform> Broker<P> {
             |trail| {
                 let base = Settings::base_credentials(&self.platform)?;
                 // Hop 1: the Resource Role, signed with the base credentials.
-                let hop1 = RoleCall {
-                    hop: Hop::ResourceRole,
-                    role: &resource_arn,
-                    session_name: &session_name,
-                    external_id: &resource.external_id,
-                    duration_seconds: HOP1_SECONDS,
-                    source_identity,
-                };
+                let hop1 = RoleCall::resource_role(
+                    &resource_arn,
+                    &session_name,
+                    &resource.external_id,
+                    resource.source_identity,
+                );
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
-                let hop2 = RoleCall {
-                    hop: Hop::TargetRole,
-                    role: &target.role,
-                    session_name: &session_name,
-                    external_id: &resource.external_id,
-                    duration_seconds: target.account.session_duration_seconds,
-                    source_identity: None,
-                };
+                let hop2 = RoleCall::target_role(
+                    &target.role,
+                    &session_name,
+                    &resource.external_id,
+                    target.account.session_duration_seconds,
+                );
                 let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
                 let granted = finish(&settings, &target, &hop2)?;
 
@@ -466,14 +490,12 @@ impl<P: Platform> Broker<P> {
             Some(&account_name),
             |trail| {
                 let base = Settings::base_credentials(&self.platform)?;
-                let hop1 = RoleCall {
-                    hop: Hop::ResourceRole,
-                    role: &resource_arn,
-                    session_name: REVOCATION_SESSION,
-                    external_id: &resource.external_id,
-                    duration_seconds: HOP1_SECONDS,
-                    source_identity: resource.source_identity.then_some(REVOCATION_SESSION),
-                };
+                let hop1 = RoleCall::resource_role(
+                    &resource_arn,
+                    REVOCATION_SESSION,
+                    &resource.external_id,
+                    resource.source_identity,
+                );
                 let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
                 let iam = iam::endpoint(target.partition, settings.iam_endpoint.as_deref());
                 let existing = self.send_retrying(

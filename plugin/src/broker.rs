@@ -143,14 +143,13 @@ impl<P: Platform> Broker<P> {
         }
         self.audited(actor, "resource.create", Some(&input.name), None, |trail| {
             // Prove hop 1 works before anything is stored.
-            let base = Settings::base_credentials(&self.platform)?;
             let hop1 = RoleCall::resource_role(
                 &arn,
                 VALIDATION_SESSION,
                 &external_id,
                 input.source_identity,
             );
-            self.assume_role(&settings, &base, hop1, trail)?;
+            self.assume_resource_role(&settings, hop1, trail)?;
             let resource = Resource {
                 id: new_id(),
                 name: input.name.clone(),
@@ -230,14 +229,13 @@ impl<P: Platform> Broker<P> {
             Some(&input.name),
             |trail| {
                 // Prove both hops work, with the account's duration, before storing.
-                let base = Settings::base_credentials(&self.platform)?;
                 let hop1 = RoleCall::resource_role(
                     &resource_arn,
                     VALIDATION_SESSION,
                     &resource.external_id,
                     resource.source_identity,
                 );
-                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 let hop2 =
                     RoleCall::target_role(&arn, VALIDATION_SESSION, &resource.external_id, seconds);
                 self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
@@ -369,7 +367,6 @@ impl<P: Platform> Broker<P> {
             Some(&resource.name),
             Some(&target.account.name),
             |trail| {
-                let base = Settings::base_credentials(&self.platform)?;
                 // Hop 1: the Resource Role, signed with the base credentials.
                 let hop1 = RoleCall::resource_role(
                     &resource_arn,
@@ -377,7 +374,7 @@ impl<P: Platform> Broker<P> {
                     &resource.external_id,
                     resource.source_identity,
                 );
-                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
                 let hop2 = RoleCall::target_role(
                     &target.role,
@@ -489,14 +486,13 @@ impl<P: Platform> Broker<P> {
             Some(&resource_name),
             Some(&account_name),
             |trail| {
-                let base = Settings::base_credentials(&self.platform)?;
                 let hop1 = RoleCall::resource_role(
                     &resource_arn,
                     REVOCATION_SESSION,
                     &resource.external_id,
                     resource.source_identity,
                 );
-                let hop1 = self.assume_role(&settings, &base, hop1, trail)?;
+                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 let iam = iam::endpoint(target.partition, settings.iam_endpoint.as_deref());
                 let existing = self.send_retrying(
                     &settings,
@@ -546,6 +542,17 @@ impl<P: Platform> Broker<P> {
                 Ok(revoked)
             },
         )
+    }
+
+    /// Hop 1 is always signed with the base credentials.
+    fn assume_resource_role(
+        &self,
+        settings: &Settings,
+        call: RoleCall,
+        trail: &mut Trail,
+    ) -> Result<AssumedRole> {
+        let base = Settings::base_credentials(&self.platform)?;
+        self.assume_role(settings, &base, call, trail)
     }
 
     fn assume_role(

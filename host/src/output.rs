@@ -92,6 +92,7 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::Forbidden(_) => "forbidden",
         Error::Aws(_) => "aws",
         Error::Upstream(_) => "upstream",
+        Error::Timeout(_) => "timeout",
         Error::Storage(_) => "storage",
         Error::Config(_) => "config",
     }
@@ -123,6 +124,7 @@ pub fn error_message(error: &Error) -> String {
             text
         }
         Error::Upstream(why) => format!("upstream failure: {why}"),
+        Error::Timeout(why) => format!("timed out: {why}"),
         Error::Storage(why) => format!("storage failure: {why}"),
         Error::Config(why) => format!("configuration: {why}"),
     }
@@ -138,7 +140,7 @@ pub fn exit_code(error: &Error) -> i32 {
         Error::Aws(e) if e.status >= 500 || e.status == 429 || e.code.starts_with("Throttl") => 5,
         Error::Aws(e) if e.code == "ValidationError" => 2,
         Error::Aws(_) => 4,
-        Error::Upstream(_) => 5,
+        Error::Upstream(_) | Error::Timeout(_) => 5,
         Error::Conflict(_) | Error::Storage(_) | Error::Config(_) => 1,
     }
 }

@@ -11,12 +11,15 @@ wit_bindgen::generate!({
         "pam:aws-console/types@0.1.0/resource.source-identity": [#[serde(default)]],
         "pam:aws-console/types@0.1.0/session.source-identity": [#[serde(default)]],
         "pam:aws-console/types@0.1.0/account.service": [#[serde(default)]],
+        "pam:aws-console/types@0.1.0/new-resource.source-identity": [#[serde(default)]],
+        "pam:aws-console/types@0.1.0/new-account.allow": [#[serde(default)]],
     },
     additional_type_attributes: {
         "pam:aws-console/types@0.1.0/resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
-        "pam:aws-console/types@0.1.0/new-resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        // Catalog entries and REST bodies: a misspelt field is an error, not ignored.
+        "pam:aws-console/types@0.1.0/new-resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)] #[serde(deny_unknown_fields)]],
         "pam:aws-console/types@0.1.0/account": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
-        "pam:aws-console/types@0.1.0/new-account": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
+        "pam:aws-console/types@0.1.0/new-account": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)] #[serde(deny_unknown_fields)]],
         "pam:aws-console/types@0.1.0/session": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/access-request": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],
         "pam:aws-console/types@0.1.0/access-grant": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],

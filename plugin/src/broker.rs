@@ -1,21 +1,23 @@
 //! The broker: resources, accounts, access, sessions and audit, over any
 //! [`Platform`]. `access` is the whole flow in one place.
 
-use crate::error::{Result, invalid, not_found, upstream};
+use crate::catalog::Catalog;
+use crate::error::{Result, not_found, timeout, upstream};
+use crate::identity::Identity;
 use crate::model::{
     AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, Hop, NewAccount,
     NewResource, Outcome, Resource, Session, SessionFilter, SessionStatus,
 };
-use crate::platform::Platform;
+use crate::platform::{Platform, SendError};
 use crate::retry;
 use crate::session_name::role_session_name;
 use crate::settings::Settings;
 use crate::store::{Records, account_key, audit_key, resource_key, session_key};
 use crate::sts::{self, AssumeRole, AssumedRole};
 use crate::validate::{self, RoleArn};
-use crate::{federation, iam, revocation};
+use crate::{entries, federation, iam, policy, revocation};
 use aws_credential_types::Credentials;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::time::SystemTime;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -94,6 +96,8 @@ pub struct Broker<P> {
     platform: P,
     /// When the current audited operation began: its AWS calls share one deadline.
     started: Cell<Option<SystemTime>>,
+    /// The `catalog` config key, parsed on first use.
+    catalog: OnceCell<Catalog>,
 }
 
 impl<P: Platform> Broker<P> {
@@ -101,7 +105,22 @@ impl<P: Platform> Broker<P> {
         Broker {
             platform,
             started: Cell::new(None),
+            catalog: OnceCell::new(),
         }
+    }
+
+    fn catalog(&self) -> Result<&Catalog> {
+        if let Some(catalog) = self.catalog.get() {
+            return Ok(catalog);
+        }
+        let catalog = match self.platform.config("catalog")? {
+            Some(text) if !text.trim().is_empty() => {
+                let settings = Settings::load(&self.platform)?;
+                Catalog::parse(&text, settings.external_id.as_deref())?
+            }
+            _ => Catalog::default(),
+        };
+        Ok(self.catalog.get_or_init(|| catalog))
     }
 
     fn records(&self) -> Records<'_> {
@@ -121,57 +140,61 @@ impl<P: Platform> Broker<P> {
     // ---- resources ----
 
     pub fn create_resource(&self, actor: &str, input: NewResource) -> Result<Resource> {
-        validate::name("name", &input.name)?;
-        let arn = RoleArn::parse("role-arn", &input.role_arn)?;
         let settings = Settings::load(&self.platform)?;
-        let external_id = input
-            .external_id
-            .or(settings.external_id.clone())
-            .ok_or_else(|| {
-                invalid(
-                    "external-id",
-                    "is required: pass one or set the external-id configuration key",
-                )
-            })?;
-        validate::external_id("external-id", &external_id)?;
-        let key = resource_key(&input.name);
-        if self.records().get::<Resource>(&key)?.is_some() {
+        let (resource, arn) = entries::resource(
+            &input,
+            settings.external_id.as_deref(),
+            new_id(),
+            self.timestamp(),
+        )?;
+        let key = resource_key(&resource.name);
+        if self.catalog()?.resource(&resource.name).is_some()
+            || self.records().get::<Resource>(&key)?.is_some()
+        {
             return Err(Error::Conflict(format!(
                 "resource {} already exists",
-                input.name
+                resource.name
             )));
         }
-        self.audited(actor, "resource.create", Some(&input.name), None, |trail| {
-            // Prove hop 1 works before anything is stored.
-            let hop1 = RoleCall::resource_role(
-                &arn,
-                VALIDATION_SESSION,
-                &external_id,
-                input.source_identity,
-            );
-            self.assume_resource_role(&settings, hop1, trail)?;
-            let resource = Resource {
-                id: new_id(),
-                name: input.name.clone(),
-                role_arn: input.role_arn.clone(),
-                external_id: external_id.clone(),
-                aws_account_id: arn.account_id.clone(),
-                partition: arn.partition.name().to_string(),
-                source_identity: input.source_identity,
-                created_at: self.timestamp(),
-            };
-            self.records().put(&key, &resource)?;
-            trail.detail = format!("Resource Role {} assumed and stored", resource.role_arn);
-            Ok(resource)
-        })
+        self.audited(
+            actor,
+            "resource.create",
+            Some(&resource.name),
+            None,
+            |trail| {
+                // Prove hop 1 works before anything is stored.
+                let hop1 = RoleCall::resource_role(
+                    &arn,
+                    VALIDATION_SESSION,
+                    &resource.external_id,
+                    resource.source_identity,
+                );
+                self.assume_resource_role(&settings, hop1, trail)?;
+                self.records().put(&key, &resource)?;
+                trail.detail = format!("Resource Role {} assumed and stored", resource.role_arn);
+                Ok(resource.clone())
+            },
+        )
     }
 
+    /// Catalog entries first, then stored ones the catalog does not shadow.
     pub fn list_resources(&self) -> Result<Vec<Resource>> {
-        self.records().list(&resource_key(""))
+        let catalog = self.catalog()?;
+        let mut resources = catalog.resources.clone();
+        resources.extend(
+            self.records()
+                .list::<Resource>(&resource_key(""))?
+                .into_iter()
+                .filter(|r| catalog.resource(&r.name).is_none()),
+        );
+        Ok(resources)
     }
 
     pub fn get_resource(&self, name: &str) -> Result<Resource> {
         validate::name("resource", name)?;
+        if let Some(resource) = self.catalog()?.resource(name) {
+            return Ok(resource.clone());
+        }
         self.records()
             .get(&resource_key(name))?
             .ok_or_else(|| not_found(format!("resource {name}")))
@@ -179,6 +202,9 @@ impl<P: Platform> Broker<P> {
 
     pub fn delete_resource(&self, actor: &str, name: &str) -> Result<()> {
         self.get_resource(name)?;
+        if self.catalog()?.resource(name).is_some() {
+            return Err(read_only(format!("resource {name}")));
+        }
         let accounts = self.records().keys(&account_key(name, ""))?;
         if !accounts.is_empty() {
             return Err(Error::Conflict(format!(
@@ -197,28 +223,18 @@ impl<P: Platform> Broker<P> {
 
     pub fn create_account(&self, actor: &str, input: NewAccount) -> Result<Account> {
         let resource = self.get_resource(&input.resource)?;
-        validate::name("name", &input.name)?;
-        let arn = RoleArn::parse("role-arn", &input.role_arn)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
-        if arn.partition != resource_arn.partition {
-            return Err(invalid(
-                "role-arn",
-                "must be in the same partition as the resource's role",
-            ));
-        }
-        let seconds = validate::session_duration("duration", &input.duration)?;
-        if let Some(description) = &input.description {
-            validate::description("description", description)?;
-        }
-        console_target(&arn, input.region.as_deref(), input.service.as_deref())?;
-        for entry in &input.allow {
-            validate::allow_entry("allow", entry)?;
-        }
-        let key = account_key(&resource.name, &input.name);
-        if self.records().get::<Account>(&key)?.is_some() {
+        let (account, arn) = entries::account(&input, &resource, new_id(), self.timestamp())?;
+        let key = account_key(&resource.name, &account.name);
+        if self
+            .catalog()?
+            .account(&resource.name, &account.name)
+            .is_some()
+            || self.records().get::<Account>(&key)?.is_some()
+        {
             return Err(Error::Conflict(format!(
                 "account {}/{} already exists",
-                resource.name, input.name
+                resource.name, account.name
             )));
         }
         let settings = Settings::load(&self.platform)?;
@@ -226,7 +242,7 @@ impl<P: Platform> Broker<P> {
             actor,
             "account.create",
             Some(&resource.name),
-            Some(&input.name),
+            Some(&account.name),
             |trail| {
                 // Prove both hops work, with the account's duration, before storing.
                 let hop1 = RoleCall::resource_role(
@@ -236,45 +252,52 @@ impl<P: Platform> Broker<P> {
                     resource.source_identity,
                 );
                 let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
-                let hop2 =
-                    RoleCall::target_role(&arn, VALIDATION_SESSION, &resource.external_id, seconds);
+                let hop2 = RoleCall::target_role(
+                    &arn,
+                    VALIDATION_SESSION,
+                    &resource.external_id,
+                    account.session_duration_seconds,
+                );
                 self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
-                let account = Account {
-                    id: new_id(),
-                    resource: resource.name.clone(),
-                    name: input.name.clone(),
-                    description: input.description.clone(),
-                    role_arn: input.role_arn.clone(),
-                    session_duration: input.duration.trim().to_string(),
-                    session_duration_seconds: seconds,
-                    region: input.region.clone(),
-                    service: input.service.clone(),
-                    allow: input.allow.clone(),
-                    created_at: self.timestamp(),
-                };
                 self.records().put(&key, &account)?;
                 trail.detail = format!(
                     "both hops into {} succeeded; account stored",
                     account.role_arn
                 );
-                Ok(account)
+                Ok(account.clone())
             },
         )
     }
 
+    /// Catalog entries first, then stored ones the catalog does not shadow.
     pub fn list_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
-        match resource {
-            Some(name) => {
-                self.get_resource(name)?;
-                self.records().list(&account_key(name, ""))
-            }
-            None => self.records().list("account/"),
-        }
+        let prefix = match resource {
+            Some(name) => account_key(&self.get_resource(name)?.name, ""),
+            None => "account/".to_string(),
+        };
+        let catalog = self.catalog()?;
+        let in_scope = |a: &Account| resource.is_none_or(|name| a.resource == name);
+        let mut accounts: Vec<Account> = catalog
+            .accounts
+            .iter()
+            .filter(|a| in_scope(a))
+            .cloned()
+            .collect();
+        accounts.extend(
+            self.records()
+                .list::<Account>(&prefix)?
+                .into_iter()
+                .filter(|a| catalog.account(&a.resource, &a.name).is_none()),
+        );
+        Ok(accounts)
     }
 
     pub fn get_account(&self, resource: &str, name: &str) -> Result<Account> {
         validate::name("resource", resource)?;
         validate::name("account", name)?;
+        if let Some(account) = self.catalog()?.account(resource, name) {
+            return Ok(account.clone());
+        }
         self.records()
             .get(&account_key(resource, name))?
             .ok_or_else(|| not_found(format!("account {resource}/{name}")))
@@ -282,6 +305,9 @@ impl<P: Platform> Broker<P> {
 
     pub fn delete_account(&self, actor: &str, resource: &str, name: &str) -> Result<()> {
         self.get_account(resource, name)?;
+        if self.catalog()?.account(resource, name).is_some() {
+            return Err(read_only(format!("account {resource}/{name}")));
+        }
         self.audited(
             actor,
             "account.delete",
@@ -319,6 +345,42 @@ impl<P: Platform> Broker<P> {
         Ok(AccessGrant { url, session })
     }
 
+    /// `access` for a REST caller: the account's `allow` policy decides,
+    /// and a refusal is audited as `access.deny`.
+    pub fn access_as(&self, caller: &Identity, request: AccessRequest) -> Result<AccessGrant> {
+        let account = self.get_account(&request.resource, &request.account)?;
+        if !policy::may_use(caller, &account) {
+            return Err(self.refuse(
+                &caller.email,
+                "access",
+                Some(&request.resource),
+                Some(&request.account),
+                format!(
+                    "{} is not allowed to use account {}/{} (not in its allow policy)",
+                    caller.email, request.resource, request.account
+                ),
+            ));
+        }
+        self.access(request)
+    }
+
+    /// Records a refusal by policy as a denied audit event and returns it.
+    pub fn refuse(
+        &self,
+        actor: &str,
+        action: &str,
+        resource: Option<&str>,
+        account: Option<&str>,
+        why: String,
+    ) -> Error {
+        let denial = Error::Forbidden(why);
+        self.audited(actor, action, resource, account, |_| {
+            Err::<(), _>(denial.clone())
+        })
+        .err()
+        .unwrap_or(denial)
+    }
+
     /// Hop 1 and hop 2 without the console: hop 2's credentials, for the
     /// AWS CLI's `credential_process`. Recorded and audited like `access`.
     pub fn credentials(&self, request: AccessRequest) -> Result<CredentialsGrant> {
@@ -351,7 +413,7 @@ impl<P: Platform> Broker<P> {
             role: RoleArn::parse("role-arn", &account.role_arn)?,
             account,
         };
-        console_target(
+        entries::console_target(
             &target.role,
             request.region.as_deref(),
             request.service.as_deref(),
@@ -413,12 +475,18 @@ impl<P: Platform> Broker<P> {
 
     // ---- revocation ----
 
-    pub fn revoke_session(&self, actor: &str, id: &str) -> Result<Session> {
+    /// One session, with its status as of now.
+    pub fn get_session(&self, id: &str) -> Result<Session> {
         let mut session = self
             .records()
             .get::<Session>(&session_key(id))?
             .ok_or_else(|| not_found(format!("session {id}")))?;
         session.status = status_at(&session, self.now());
+        Ok(session)
+    }
+
+    pub fn revoke_session(&self, actor: &str, id: &str) -> Result<Session> {
+        let session = self.get_session(id)?;
         if session.status != SessionStatus::Active {
             return Err(Error::Conflict(format!(
                 "session {id} is already {}",
@@ -635,14 +703,15 @@ impl<P: Platform> Broker<P> {
         loop {
             let now = self.platform.now();
             if now >= deadline {
-                return Err(upstream(format!(
+                return Err(timeout(format!(
                     "{hop}: not sent, the operation already took longer than access-timeout ({}s)",
                     limit.as_secs()
                 )));
             }
             let request = build(now)?;
             let (result, retryable) = match self.platform.send(request) {
-                Err(why) => (Err(upstream(format!("{hop}: {why}"))), true),
+                Err(SendError::TimedOut(why)) => (Err(timeout(format!("{hop}: {why}"))), true),
+                Err(SendError::Failed(why)) => (Err(upstream(format!("{hop}: {why}"))), true),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let result = read(status, response.body());
@@ -659,13 +728,16 @@ impl<P: Platform> Broker<P> {
                     Err(Error::Upstream(why)) if attempt > 1 => Err(upstream(format!(
                         "{why} (gave up after {attempt} attempts)"
                     ))),
+                    Err(Error::Timeout(why)) if attempt > 1 => {
+                        Err(timeout(format!("{why} (gave up after {attempt} attempts)")))
+                    }
                     other => other,
                 };
             }
             let delay = policy.delay(attempt - 1, getrandom::u64().unwrap_or_default());
             if self.platform.now() + delay >= deadline {
                 return match result {
-                    Err(Error::Upstream(why)) => Err(upstream(format!(
+                    Err(Error::Upstream(why) | Error::Timeout(why)) => Err(timeout(format!(
                         "{why} (stopped retrying: access-timeout of {}s reached)",
                         limit.as_secs()
                     ))),
@@ -768,21 +840,11 @@ fn name_the_region(error: Error, region: &str) -> Error {
     }
 }
 
-/// Checks a console region (in the role's partition) and page.
-fn console_target(role: &RoleArn, region: Option<&str>, service: Option<&str>) -> Result<()> {
-    if let Some(region) = region {
-        validate::region("region", region)?;
-        if !role.partition.has_region(region) {
-            return Err(invalid(
-                "region",
-                format!("must be a region of partition {}", role.partition.name()),
-            ));
-        }
-    }
-    if let Some(service) = service {
-        validate::console_page("service", service)?;
-    }
-    Ok(())
+/// Catalog entries change only with the configuration.
+fn read_only(what: String) -> Error {
+    Error::Conflict(format!(
+        "{what} is declared in the catalog configuration and is read-only there"
+    ))
 }
 
 fn new_id() -> String {
@@ -825,151 +887,13 @@ fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::KeyValue;
-    use std::cell::Cell;
-    use std::cell::RefCell;
-    use std::collections::{BTreeMap, HashMap, VecDeque};
-    use std::time::{Duration, SystemTime};
-
-    const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
-    const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
-
-    /// A host in memory: scripted HTTP answers, a settable clock.
-    #[derive(Default)]
-    struct Fake {
-        kv: RefCell<BTreeMap<String, Vec<u8>>>,
-        answers: RefCell<VecDeque<(u16, String)>>,
-        sent: RefCell<Vec<http::Request<Vec<u8>>>>,
-        clock: Cell<u64>,
-        config: HashMap<String, String>,
-        slept: RefCell<Vec<Duration>>,
-        /// Seconds each request takes on the clock.
-        tick: Cell<u64>,
-    }
-
-    impl KeyValue for Fake {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-            Ok(self.kv.borrow().get(key).cloned())
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-            self.kv.borrow_mut().insert(key.to_string(), value.to_vec());
-            Ok(())
-        }
-        fn delete(&self, key: &str) -> Result<()> {
-            self.kv.borrow_mut().remove(key);
-            Ok(())
-        }
-        fn keys(&self) -> Result<Vec<String>> {
-            Ok(self.kv.borrow().keys().cloned().collect())
-        }
-    }
-
-    impl Platform for &Fake {
-        fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
-            self.sent.borrow_mut().push(request);
-            self.clock.set(self.clock.get() + self.tick.get());
-            let (status, body) = self
-                .answers
-                .borrow_mut()
-                .pop_front()
-                .ok_or("connection refused")?;
-            Ok(http::Response::builder()
-                .status(status)
-                .body(body.into_bytes())
-                .unwrap())
-        }
-        fn now(&self) -> SystemTime {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock.get())
-        }
-        fn sleep(&self, duration: Duration) {
-            self.slept.borrow_mut().push(duration);
-        }
-        fn config(&self, key: &str) -> Result<Option<String>> {
-            Ok(self.config.get(key).cloned())
-        }
-        fn store(&self) -> &dyn KeyValue {
-            *self
-        }
-    }
-
-    fn fake() -> Fake {
-        let config = [
-            ("aws-access-key-id", "AKIDBASE"),
-            ("aws-secret-access-key", "base-secret"),
-            ("sts-endpoint", "https://sts.test"),
-            ("federation-endpoint", "https://signin.test/federation"),
-            ("external-id", "proj-1"),
-        ];
-        Fake {
-            config: config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            clock: Cell::new(1_800_000_000),
-            ..Fake::default()
-        }
-    }
-
-    fn assumed(role: &str, key: &str, expiration: &str, request_id: &str) -> (u16, String) {
-        let body = format!(
-            "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/{role}/alice@example.com</Arn>\
-             <AssumedRoleId>AROAEXAMPLE:alice@example.com</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>{key}</AccessKeyId>\
-             <SecretAccessKey>{key}-secret</SecretAccessKey><SessionToken>{key}-token</SessionToken><Expiration>{expiration}</Expiration>\
-             </Credentials></AssumeRoleResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleResponse>"
-        );
-        (200, body)
-    }
+    use crate::testing::{Fake, RESOURCE_ROLE, TARGET_ROLE, answer_a_grant, assumed, fake, seed};
+    use std::collections::HashMap;
 
     fn form(request: &http::Request<Vec<u8>>) -> HashMap<String, String> {
         form_urlencoded::parse(request.body())
             .into_owned()
             .collect()
-    }
-
-    /// Stores a resource and an account directly, as a previous run would have.
-    fn seed(fake: &Fake) {
-        let records = Records::new(fake);
-        let resource = Resource {
-            id: "r1".into(),
-            name: "prod".into(),
-            role_arn: RESOURCE_ROLE.into(),
-            external_id: "proj-1".into(),
-            aws_account_id: "123456789012".into(),
-            partition: "aws".into(),
-            source_identity: true,
-            created_at: "2027-01-15T08:00:00Z".into(),
-        };
-        records.put(&resource_key("prod"), &resource).unwrap();
-        let account = Account {
-            id: "a1".into(),
-            resource: "prod".into(),
-            name: "admin".into(),
-            description: None,
-            role_arn: TARGET_ROLE.into(),
-            session_duration: "30m".into(),
-            session_duration_seconds: 1800,
-            region: None,
-            service: None,
-            allow: vec![],
-            created_at: "2027-01-15T08:00:00Z".into(),
-        };
-        records
-            .put(&account_key("prod", "admin"), &account)
-            .unwrap();
-    }
-
-    /// Scripts hop 1, hop 2 (expiring at `expiration`) and a sign-in token.
-    fn answer_a_grant(fake: &Fake, expiration: &str) {
-        fake.answers.borrow_mut().extend([
-            assumed(
-                "PamResourceRole",
-                "ASIAHOP1",
-                "2027-01-15T08:15:00Z",
-                "req-1",
-            ),
-            assumed("PamTarget", "ASIAHOP2", expiration, "req-2"),
-            (200, r#"{"SigninToken":"tok"}"#.to_string()),
-        ]);
     }
 
     /// A failed grant stored no session; its audit event says how it failed.
@@ -1170,7 +1094,7 @@ mod tests {
         // Each answer takes 4 seconds of the clock.
         fake.tick.set(4);
         let broker = Broker::new(&fake);
-        let Err(Error::Upstream(why)) = broker.access(alice()) else {
+        let Err(Error::Timeout(why)) = broker.access(alice()) else {
             panic!("expected a timeout")
         };
         assert!(why.contains("access-timeout"), "{why}");

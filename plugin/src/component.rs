@@ -6,8 +6,8 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::bindings::wasi::io::poll;
 use crate::bindings::wasi::io::streams::StreamError;
@@ -18,7 +18,7 @@ use crate::model::{
     AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, NewAccount,
     NewResource, Resource, Session, SessionFilter,
 };
-use crate::platform::{KeyValue, Platform};
+use crate::platform::{KeyValue, Platform, SendError};
 use std::time::{Duration, SystemTime};
 
 /// Per-request network limits; the host may enforce tighter ones.
@@ -27,9 +27,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// STS and sign-in answers are a few KiB; anything far larger is refused.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// `blocking-write-and-flush` accepts at most 4096 bytes per call.
-const WRITE_CHUNK: usize = 4096;
+pub(crate) const WRITE_CHUNK: usize = 4096;
 
-struct Wasi {
+pub(crate) struct Wasi {
     bucket: Bucket,
 }
 
@@ -81,7 +81,7 @@ fn read_config(key: &str) -> Result<Option<String>> {
 }
 
 impl Wasi {
-    fn open() -> Result<Wasi> {
+    pub(crate) fn open() -> Result<Wasi> {
         let name = read_config("kv-bucket")?.unwrap_or_default();
         let bucket = wasi_kv::open(&name).map_err(kv_error)?;
         Ok(Wasi {
@@ -91,7 +91,7 @@ impl Wasi {
 }
 
 impl Platform for Wasi {
-    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
         send(request)
     }
 
@@ -118,7 +118,8 @@ fn nanos(duration: Duration) -> u64 {
 
 /// One request through `wasi:http/outgoing-handler`, with timeouts and a
 /// size cap. Errors never include the URL: a sign-in URL holds credentials.
-fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String> {
+fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
+    let failed = SendError::Failed;
     let (parts, body) = request.into_parts();
     let mut headers: Vec<(String, Vec<u8>)> = parts
         .headers
@@ -132,8 +133,8 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
             body.len().to_string().into_bytes(),
         ));
     }
-    let fields =
-        Fields::from_list(&headers).map_err(|e| format!("invalid request header: {e:?}"))?;
+    let fields = Fields::from_list(&headers)
+        .map_err(|e| failed(format!("invalid request header: {e:?}")))?;
     let outgoing = OutgoingRequest::new(fields);
     let method = match parts.method {
         http::Method::GET => Method::Get,
@@ -151,7 +152,9 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
         outgoing.set_path_with_query(parts.uri.path_and_query().map(|p| p.as_str())),
     ];
     if set.iter().any(Result::is_err) {
-        return Err("the request URL was refused by the host".to_string());
+        return Err(failed(
+            "the request URL was refused by the host".to_string(),
+        ));
     }
     let options = RequestOptions::new();
     // Hosts that do not support a timeout answer Err; the deadline below still applies.
@@ -161,14 +164,14 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Stri
 
     let outgoing_body = outgoing
         .body()
-        .map_err(|()| "the request body was already taken".to_string())?;
+        .map_err(|()| failed("the request body was already taken".to_string()))?;
     let future = outgoing_handler::handle(outgoing, Some(options))
-        .map_err(|e| format!("request refused: {e:?}"))?;
+        .map_err(|e| failed(format!("request refused: {e:?}")))?;
     // A refused request closes the body early; its reason arrives on `future`.
     let body_written = write_body(outgoing_body, &body);
     let response = wait_for(&future)?;
-    body_written?;
-    read_response(response)
+    body_written.map_err(failed)?;
+    read_response(response).map_err(failed)
 }
 
 fn write_body(outgoing_body: OutgoingBody, body: &[u8]) -> Result<(), String> {
@@ -187,19 +190,30 @@ fn write_body(outgoing_body: OutgoingBody, body: &[u8]) -> Result<(), String> {
 }
 
 /// The response, or an error once the whole-request deadline passes.
-fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, String> {
+fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, SendError> {
     let limit = CONNECT_TIMEOUT + RESPONSE_TIMEOUT;
     let deadline = monotonic_clock::subscribe_duration(nanos(limit));
     let ready = future.subscribe();
     loop {
         if let Some(answer) = future.get() {
             return answer
-                .map_err(|()| "the response was already taken".to_string())?
-                .map_err(|e| format!("request failed: {e:?}"));
+                .map_err(|()| SendError::Failed("the response was already taken".to_string()))?
+                .map_err(|e| match e {
+                    ErrorCode::ConnectionTimeout
+                    | ErrorCode::ConnectionReadTimeout
+                    | ErrorCode::ConnectionWriteTimeout
+                    | ErrorCode::HttpResponseTimeout => {
+                        SendError::TimedOut(format!("request timed out: {e:?}"))
+                    }
+                    other => SendError::Failed(format!("request failed: {other:?}")),
+                });
         }
         let woken = poll::poll(&[&ready, &deadline]);
         if woken.contains(&1) && !woken.contains(&0) {
-            return Err(format!("no response within {}s", limit.as_secs()));
+            return Err(SendError::TimedOut(format!(
+                "no response within {}s",
+                limit.as_secs()
+            )));
         }
     }
 }
@@ -244,7 +258,7 @@ fn broker() -> Result<Broker<Wasi>> {
     Ok(Broker::new(Wasi::open()?))
 }
 
-struct Component;
+pub(crate) struct Component;
 
 impl Guest for Component {
     fn create_resource(actor: String, input: NewResource) -> Result<Resource> {

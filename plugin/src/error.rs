@@ -2,6 +2,7 @@
 //! plugin returns the typed error users see, built in one place.
 
 use crate::model::{AwsError, Error, Hop, InvalidInput};
+use serde_json::json;
 use std::fmt;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -24,6 +25,10 @@ pub fn storage(message: impl fmt::Display) -> Error {
 
 pub fn upstream(message: impl Into<String>) -> Error {
     Error::Upstream(message.into())
+}
+
+pub fn timeout(message: impl Into<String>) -> Error {
+    Error::Timeout(message.into())
 }
 
 pub fn config(message: impl Into<String>) -> Error {
@@ -51,9 +56,44 @@ impl Error {
             Error::Forbidden(why) => format!("forbidden: {why}"),
             Error::Aws(e) => aws_message(e),
             Error::Upstream(why) => format!("upstream failure: {why}"),
+            Error::Timeout(why) => format!("timed out: {why}"),
             Error::Storage(why) => format!("storage failure: {why}"),
             Error::Config(why) => format!("configuration: {why}"),
         }
+    }
+
+    /// `{"kind","field","message",…}`: the shape the CLI's `--json` and
+    /// the REST API share; AWS errors add hop, status, code, request id, hint.
+    pub fn to_json(&self) -> serde_json::Value {
+        let kind = match self {
+            Error::InvalidInput(_) => "invalid_input",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Forbidden(_) => "forbidden",
+            Error::Aws(_) => "aws",
+            Error::Upstream(_) => "upstream",
+            Error::Timeout(_) => "timeout",
+            Error::Storage(_) => "storage",
+            Error::Config(_) => "config",
+        };
+        let mut body = json!({ "kind": kind, "field": null, "message": self.message() });
+        match self {
+            Error::InvalidInput(e) => body["field"] = json!(e.field),
+            Error::Aws(e) => {
+                body["hop"] = json!(match e.hop {
+                    Hop::ResourceRole => "resource-role",
+                    Hop::TargetRole => "target-role",
+                    Hop::SigninToken => "signin-token",
+                    Hop::Revocation => "revocation",
+                });
+                body["status"] = json!(e.status);
+                body["code"] = json!(e.code);
+                body["request_id"] = json!(e.request_id);
+                body["hint"] = json!(e.hint);
+            }
+            _ => {}
+        }
+        body
     }
 
     /// Refusals (by policy, or AWS's 4xx other than invalid input and

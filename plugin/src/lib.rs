@@ -1,13 +1,18 @@
 //! The pam-aws-console component. Plain-Rust logic (validation, signing,
 //! parsing, the broker) is tested natively; `component` is the WIT shell.
 
+pub mod api;
 mod bindings;
 pub mod broker;
+pub mod catalog;
+pub mod entries;
 pub mod error;
 pub mod federation;
 pub mod iam;
+pub mod identity;
 pub mod partition;
 pub mod platform;
+pub mod policy;
 pub mod retry;
 pub mod revocation;
 pub mod session_name;
@@ -16,7 +21,12 @@ pub mod store;
 pub mod sts;
 pub mod validate;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(target_arch = "wasm32")]
 mod component;
+#[cfg(target_arch = "wasm32")]
+mod incoming;
 
 pub use bindings::pam::aws_console::types as model;

@@ -13,9 +13,26 @@ pub trait KeyValue {
     fn keys(&self) -> Result<Vec<String>>;
 }
 
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Connecting or waiting for the answer took too long.
+    TimedOut(String),
+    /// Anything else: refused, reset, unreachable, too large.
+    Failed(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::TimedOut(why) | SendError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 pub trait Platform {
     /// Sends one HTTP request; `Err` is a network failure or timeout.
-    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, String>;
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError>;
     fn now(&self) -> SystemTime;
     /// Waits (between retries).
     fn sleep(&self, duration: Duration);

@@ -117,7 +117,7 @@ fn slow_answers_time_out() {
     let (fake, pam) = set_up("max_attempts = 1\n[egress]\nresponse_timeout = \"1s\"\n");
     fake.script("sts", json!([{"delay": 3}]));
     let (error, event) = failed_access(&pam, 5);
-    assert_eq!(error["kind"], "upstream");
+    assert_eq!(error["kind"], "timeout");
     assert!(
         error["message"]
             .as_str()

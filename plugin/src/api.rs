@@ -1,0 +1,446 @@
+//! The REST API (CONTRACT.md) in plain Rust: routes, identity, policy and
+//! JSON in and out, over the broker. The WASI glue (`incoming.rs`) only
+//! moves bytes between `wasi:http` and [`handle`].
+
+use crate::broker::Broker;
+use crate::error::{Result, invalid};
+use crate::identity::{Auth, Identity, Unauthenticated};
+use crate::model::{AccessRequest, Error, NewAccount, NewResource, SessionFilter};
+use crate::platform::Platform;
+use crate::policy;
+use http::{HeaderMap, Method};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// The largest request body accepted; records are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route, as the OpenAPI document (`docs/openapi.json`) lists them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/v1/resources"),
+    ("POST", "/v1/resources"),
+    ("GET", "/v1/resources/{name}"),
+    ("DELETE", "/v1/resources/{name}"),
+    ("GET", "/v1/resources/{name}/accounts"),
+    ("POST", "/v1/resources/{name}/accounts"),
+    ("GET", "/v1/resources/{name}/accounts/{account}"),
+    ("DELETE", "/v1/resources/{name}/accounts/{account}"),
+    ("POST", "/v1/resources/{name}/accounts/{account}/access"),
+    ("GET", "/v1/sessions"),
+    ("POST", "/v1/sessions/{id}/revoke"),
+    ("GET", "/v1/audit"),
+];
+
+const MAX_AUDIT_LIMIT: u32 = 1000;
+
+pub struct Request {
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Headers besides `content-type: application/json` and `cache-control`.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
+}
+
+impl Response {
+    fn json(status: u16, body: Value) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// An error not from the broker: 401, 404, 405, 413, 415.
+    pub fn failure(status: u16, kind: &str, message: impl Into<String>) -> Response {
+        Response::json(
+            status,
+            json!({"error": {"kind": kind, "field": null, "message": message.into()}}),
+        )
+    }
+
+    pub fn error(error: &Error) -> Response {
+        Response::json(status_of(error), json!({ "error": error.to_json() }))
+    }
+}
+
+/// The HTTP status each kind of error answers with.
+pub fn status_of(error: &Error) -> u16 {
+    match error {
+        Error::InvalidInput(_) => 400,
+        Error::NotFound(_) => 404,
+        Error::Conflict(_) => 409,
+        Error::Forbidden(_) => 403,
+        Error::Aws(e) if e.code == "ValidationError" => 400,
+        Error::Aws(_) if error.is_denial() => 403,
+        Error::Aws(_) | Error::Upstream(_) => 502,
+        Error::Timeout(_) => 504,
+        Error::Storage(_) | Error::Config(_) => 500,
+    }
+}
+
+/// One request, start to end. Never panics: every outcome is a JSON response.
+pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
+    let candidates: Vec<(&str, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|(method, pattern)| {
+            match_path(pattern, &request.path).map(|params| (*method, params))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Response::failure(404, "not_found", format!("no route {}", request.path));
+    }
+    let Some(route) = ROUTES
+        .iter()
+        .find(|(method, pattern)| {
+            *method == request.method.as_str() && match_path(pattern, &request.path).is_some()
+        })
+        .map(|(_, pattern)| *pattern)
+    else {
+        let allowed: Vec<&str> = candidates.iter().map(|(m, _)| *m).collect();
+        let mut response = Response::failure(
+            405,
+            "method_not_allowed",
+            format!("{} takes {}", request.path, allowed.join(", ")),
+        );
+        response.headers.push(("allow", allowed.join(", ")));
+        return response;
+    };
+    let params = match_path(route, &request.path).unwrap_or_default();
+    if route == "/healthz" {
+        return Response::json(200, json!({"status": "ok"}));
+    }
+    let auth = match Auth::load(&platform) {
+        Ok(auth) => auth,
+        Err(e) => return Response::error(&e),
+    };
+    let caller = match auth.authenticate(&request.headers) {
+        Ok(caller) => caller,
+        Err(Unauthenticated(why)) => {
+            let mut response = Response::failure(401, "unauthenticated", why);
+            response
+                .headers
+                .push(("www-authenticate", "Bearer realm=\"pam-aws\"".to_string()));
+            return response;
+        }
+    };
+    let call = Call {
+        broker: Broker::new(platform),
+        caller,
+        request: &request,
+        params,
+    };
+    match call.dispatch(route) {
+        Ok((status, body)) => Response::json(status, body),
+        Err(Failure::Broker(e)) => Response::error(&e),
+        Err(Failure::Http(response)) => response,
+    }
+}
+
+/// `pattern`'s `{…}` segments captured from `path`, if it matches.
+fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let pattern: Vec<&str> = pattern.split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    if pattern.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (want, got) in pattern.iter().zip(&path) {
+        if want.starts_with('{') {
+            if got.is_empty() {
+                return None;
+            }
+            params.push(
+                percent_encoding::percent_decode_str(got)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            );
+        } else if want != got {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+enum Failure {
+    Broker(Error),
+    Http(Response),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Broker(error)
+    }
+}
+
+type Answer = std::result::Result<(u16, Value), Failure>;
+
+/// The optional body of `POST …/access`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    region: Option<String>,
+    service: Option<String>,
+}
+
+struct Call<'a, P> {
+    broker: Broker<P>,
+    caller: Identity,
+    request: &'a Request,
+    params: Vec<String>,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+impl<P: Platform> Call<'_, P> {
+    fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or_default()
+    }
+
+    fn dispatch(&self, route: &str) -> Answer {
+        let broker = &self.broker;
+        let who = &self.caller.email;
+        let (name, account) = (self.param(0), self.param(1));
+        match (self.request.method.as_str(), route) {
+            ("GET", "/v1/resources") => {
+                let mut resources = broker.list_resources()?;
+                if !self.caller.admin {
+                    let visible = self.visible_accounts(None)?;
+                    resources.retain(|r| visible.iter().any(|a| a.resource == r.name));
+                }
+                Ok((200, to_json(&resources)))
+            }
+            ("POST", "/v1/resources") => {
+                let input: NewResource = self.body()?;
+                self.admin_only("resource.create", Some(&input.name), None)?;
+                Ok((201, to_json(&broker.create_resource(who, input)?)))
+            }
+            ("GET", "/v1/resources/{name}") => {
+                let resource = broker.get_resource(name)?;
+                if !self.caller.admin && self.visible_accounts(Some(name))?.is_empty() {
+                    return Err(hidden(format!("resource {name}")));
+                }
+                Ok((200, to_json(&resource)))
+            }
+            ("DELETE", "/v1/resources/{name}") => {
+                self.admin_only("resource.delete", Some(name), None)?;
+                broker.delete_resource(who, name)?;
+                Ok((200, json!({"deleted": {"resource": name}})))
+            }
+            ("GET", "/v1/resources/{name}/accounts") => {
+                broker.get_resource(name)?;
+                Ok((200, to_json(&self.visible_accounts(Some(name))?)))
+            }
+            ("POST", "/v1/resources/{name}/accounts") => {
+                let mut body: Value = self.body()?;
+                let Some(fields) = body.as_object_mut() else {
+                    return Err(invalid("body", "must be a JSON object").into());
+                };
+                // The path names the resource; a body that disagrees is refused.
+                if let Some(given) = fields.get("resource")
+                    && given != name
+                {
+                    return Err(invalid("resource", "must match the resource in the path").into());
+                }
+                fields.insert("resource".into(), json!(name));
+                let input: NewAccount = from_value(body)?;
+                self.admin_only("account.create", Some(name), Some(&input.name))?;
+                Ok((201, to_json(&broker.create_account(who, input)?)))
+            }
+            ("GET", "/v1/resources/{name}/accounts/{account}") => {
+                let found = broker.get_account(name, account)?;
+                if !policy::may_use(&self.caller, &found) {
+                    return Err(hidden(format!("account {name}/{account}")));
+                }
+                Ok((200, to_json(&found)))
+            }
+            ("DELETE", "/v1/resources/{name}/accounts/{account}") => {
+                self.admin_only("account.delete", Some(name), Some(account))?;
+                broker.delete_account(who, name, account)?;
+                Ok((
+                    200,
+                    json!({"deleted": {"resource": name, "account": account}}),
+                ))
+            }
+            ("POST", "/v1/resources/{name}/accounts/{account}/access") => {
+                let body: AccessBody = self.optional_body()?.unwrap_or_default();
+                let request = AccessRequest {
+                    resource: name.to_string(),
+                    account: account.to_string(),
+                    user: who.clone(),
+                    region: body.region,
+                    service: body.service,
+                };
+                Ok((200, to_json(&broker.access_as(&self.caller, request)?)))
+            }
+            ("GET", "/v1/sessions") => {
+                let mut filter = SessionFilter {
+                    active_only: false,
+                    user: None,
+                };
+                for (key, value) in self.query() {
+                    match key.as_str() {
+                        "active" => filter.active_only = parse_bool("active", &value)?,
+                        "user" => filter.user = Some(value),
+                        other => return Err(unknown_parameter(other)),
+                    }
+                }
+                if !self.caller.admin {
+                    if filter.user.as_ref().is_some_and(|u| u != who) {
+                        return Err(Error::Forbidden(
+                            "only administrators may read other users' sessions".into(),
+                        )
+                        .into());
+                    }
+                    filter.user = Some(who.clone());
+                }
+                Ok((200, to_json(&broker.list_sessions(filter)?)))
+            }
+            ("POST", "/v1/sessions/{id}/revoke") => {
+                let session = broker.get_session(name)?;
+                if !self.caller.admin && &session.user != who {
+                    return Err(broker
+                        .refuse(
+                            who,
+                            "session.revoke",
+                            Some(&session.resource),
+                            Some(&session.account),
+                            format!("{who} may revoke only their own sessions"),
+                        )
+                        .into());
+                }
+                Ok((200, to_json(&broker.revoke_session(who, name)?)))
+            }
+            ("GET", "/v1/audit") => {
+                if !self.caller.admin {
+                    return Err(Error::Forbidden(
+                        "only members of admin-groups may read audit events".into(),
+                    )
+                    .into());
+                }
+                let mut limit = None;
+                for (key, value) in self.query() {
+                    match key.as_str() {
+                        "limit" => limit = Some(parse_limit(&value)?),
+                        other => return Err(unknown_parameter(other)),
+                    }
+                }
+                Ok((200, to_json(&broker.list_audit_events(limit)?)))
+            }
+            _ => Err(Failure::Http(Response::failure(
+                404,
+                "not_found",
+                format!("no route {}", self.request.path),
+            ))),
+        }
+    }
+
+    /// Accounts under `resource` (or all) this caller may use.
+    fn visible_accounts(&self, resource: Option<&str>) -> Result<Vec<crate::model::Account>> {
+        let mut accounts = self.broker.list_accounts(resource)?;
+        accounts.retain(|a| policy::may_use(&self.caller, a));
+        Ok(accounts)
+    }
+
+    /// Management is for `admin-groups`; a refusal is audited.
+    fn admin_only(
+        &self,
+        action: &str,
+        resource: Option<&str>,
+        account: Option<&str>,
+    ) -> std::result::Result<(), Failure> {
+        if self.caller.admin {
+            return Ok(());
+        }
+        let why = format!("{action} is for members of admin-groups");
+        Err(self
+            .broker
+            .refuse(&self.caller.email, action, resource, account, why)
+            .into())
+    }
+
+    fn query(&self) -> Vec<(String, String)> {
+        self.request
+            .query
+            .as_deref()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default()
+    }
+
+    fn body<T: DeserializeOwned>(&self) -> std::result::Result<T, Failure> {
+        self.optional_body()?
+            .ok_or_else(|| invalid("body", "must be a JSON object").into())
+    }
+
+    /// The JSON body, or `None` when there is none.
+    fn optional_body<T: DeserializeOwned>(&self) -> std::result::Result<Option<T>, Failure> {
+        let body = &self.request.body;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let content_type = self
+            .request
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(Failure::Http(Response::failure(
+                415,
+                "unsupported_media_type",
+                "request bodies must be JSON (content-type: application/json)",
+            )));
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| invalid("body", format!("is not valid JSON: {e}")))?;
+        from_value(value).map(Some)
+    }
+}
+
+/// The body as `T`; serde names the missing or unknown field.
+fn from_value<T: DeserializeOwned>(value: Value) -> std::result::Result<T, Failure> {
+    if !value.is_object() {
+        return Err(invalid("body", "must be a JSON object").into());
+    }
+    serde_json::from_value(value).map_err(|e| invalid("body", e.to_string()).into())
+}
+
+/// What a caller may not see answers as if it did not exist.
+fn hidden(what: String) -> Failure {
+    Failure::Broker(Error::NotFound(what))
+}
+
+fn unknown_parameter(name: &str) -> Failure {
+    invalid(name, "is not a parameter of this route").into()
+}
+
+fn parse_bool(field: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(field, "must be true or false")),
+    }
+}
+
+fn parse_limit(value: &str) -> Result<u32> {
+    match value.parse::<u32>() {
+        Ok(n @ 1..=MAX_AUDIT_LIMIT) => Ok(n),
+        _ => Err(invalid(
+            "limit",
+            format!("must be a whole number from 1 to {MAX_AUDIT_LIMIT}"),
+        )),
+    }
+}

@@ -1,0 +1,428 @@
+//! Who is asking the REST API. The gateway authenticates; the component
+//! verifies: a bearer token signed with a configured key (`jwt`), or the
+//! identity headers a gateway sets beside a shared secret (`trusted-header`).
+//! No identity is never a default user.
+
+use crate::error::{Result, config};
+use crate::platform::Platform;
+use crate::validate;
+use http::HeaderMap;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub email: String,
+    pub groups: Vec<String>,
+    /// In one of `admin-groups`: manages resources and accounts, sees everything.
+    pub admin: bool,
+}
+
+/// Tokens a few seconds off the gateway's clock still pass.
+const CLOCK_LEEWAY_SECONDS: u64 = 30;
+
+enum Keys {
+    /// One key, from `jwt-hs256-secret` or `jwt-public-key`.
+    Single(DecodingKey),
+    /// A static JWKS: the token's `kid` picks the key.
+    Set(JwkSet),
+}
+
+struct Jwt {
+    keys: Keys,
+    issuer: Option<String>,
+    audience: Option<String>,
+    email_claim: String,
+    groups_claim: String,
+}
+
+struct TrustedHeader {
+    user: String,
+    groups: String,
+    secret_name: String,
+    secret: String,
+}
+
+enum Mode {
+    Jwt(Jwt),
+    TrustedHeader(TrustedHeader),
+}
+
+/// The `auth-mode`, `jwt-*`, `trusted-header-*` and `admin-groups` keys.
+pub struct Auth {
+    mode: Mode,
+    pub admin_groups: Vec<String>,
+}
+
+/// Why a request is not authenticated (a 401); never echoes a credential.
+#[derive(Debug, PartialEq)]
+pub struct Unauthenticated(pub String);
+
+fn unauthenticated(why: impl Into<String>) -> Unauthenticated {
+    Unauthenticated(why.into())
+}
+
+impl Auth {
+    pub fn load(platform: &dyn Platform) -> Result<Auth> {
+        let get = |key: &str| -> Result<Option<String>> {
+            Ok(platform
+                .config(key)?
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()))
+        };
+        let or = |key: &str, default: &str| -> Result<String> {
+            Ok(get(key)?.unwrap_or_else(|| default.to_string()))
+        };
+        let mode = match or("auth-mode", "jwt")?.as_str() {
+            "jwt" => Mode::Jwt(Jwt {
+                keys: jwt_keys(
+                    get("jwt-hs256-secret")?,
+                    get("jwt-public-key")?,
+                    get("jwt-jwks")?,
+                )?,
+                issuer: get("jwt-issuer")?,
+                audience: get("jwt-audience")?,
+                email_claim: or("jwt-email-claim", "email")?,
+                groups_claim: or("jwt-groups-claim", "groups")?,
+            }),
+            "trusted-header" => Mode::TrustedHeader(TrustedHeader {
+                user: or("trusted-header-user", "x-pam-user")?.to_ascii_lowercase(),
+                groups: or("trusted-header-groups", "x-pam-groups")?.to_ascii_lowercase(),
+                secret_name: or("trusted-header-secret-name", "x-pam-gateway-secret")?
+                    .to_ascii_lowercase(),
+                secret: get("trusted-header-secret")?.ok_or_else(|| {
+                    config("auth-mode trusted-header needs trusted-header-secret")
+                })?,
+            }),
+            other => {
+                return Err(config(format!(
+                    "auth-mode must be jwt or trusted-header, not {other:?}"
+                )));
+            }
+        };
+        let admin_groups = or("admin-groups", "pam-admins")?
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Auth { mode, admin_groups })
+    }
+
+    /// The caller, from the request's headers.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, Unauthenticated> {
+        let mut identity = match &self.mode {
+            Mode::Jwt(jwt) => jwt.verify(headers)?,
+            Mode::TrustedHeader(trusted) => trusted.verify(headers)?,
+        };
+        identity.admin = identity
+            .groups
+            .iter()
+            .any(|g| self.admin_groups.contains(g));
+        validate::email("user", &identity.email)
+            .map_err(|_| unauthenticated("the identity's email is not a valid email address"))?;
+        Ok(identity)
+    }
+}
+
+fn jwt_keys(
+    secret: Option<String>,
+    public_key: Option<String>,
+    jwks: Option<String>,
+) -> Result<Keys> {
+    match (secret, public_key, jwks) {
+        (Some(secret), None, None) => DecodingKey::from_secret(secret.as_bytes())
+            .map(Keys::Single)
+            .map_err(|e| config(format!("jwt-hs256-secret is not usable: {e}"))),
+        (None, Some(pem), None) => DecodingKey::from_rsa_pem(pem.as_bytes())
+            .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()))
+            .map(Keys::Single)
+            .map_err(|_| config("jwt-public-key must be an RSA or EC public key in PEM")),
+        (None, None, Some(jwks)) => serde_json::from_str::<JwkSet>(&jwks)
+            .map(Keys::Set)
+            .map_err(|e| config(format!("jwt-jwks is not a JSON Web Key Set: {e}"))),
+        (None, None, None) => Err(config(
+            "auth-mode jwt needs one of jwt-hs256-secret, jwt-public-key or jwt-jwks",
+        )),
+        _ => Err(config(
+            "set only one of jwt-hs256-secret, jwt-public-key and jwt-jwks",
+        )),
+    }
+}
+
+/// What each kind of key verifies; anything else in `alg` is refused,
+/// so a token cannot pick a weaker or confused algorithm.
+fn accepted_algorithms(key: &DecodingKey) -> &'static [Algorithm] {
+    match key.family() {
+        AlgorithmFamily::Hmac => &[Algorithm::HS256],
+        AlgorithmFamily::Rsa => &[Algorithm::RS256],
+        AlgorithmFamily::Ec => &[Algorithm::ES256, Algorithm::ES384],
+        AlgorithmFamily::Ed => &[Algorithm::EdDSA],
+    }
+}
+
+impl Jwt {
+    fn verify(&self, headers: &HeaderMap) -> Result<Identity, Unauthenticated> {
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| unauthenticated("an Authorization: Bearer token is required"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthenticated("the bearer token is not a JWT"))?;
+        let found;
+        let key = match &self.keys {
+            Keys::Single(key) => key,
+            Keys::Set(set) => {
+                let jwk = match &header.kid {
+                    Some(kid) => set.find(kid),
+                    None if set.keys.len() == 1 => set.keys.first(),
+                    None => None,
+                }
+                .ok_or_else(|| unauthenticated("no key in jwt-jwks matches the token's kid"))?;
+                found = DecodingKey::from_jwk(jwk)
+                    .map_err(|_| unauthenticated("the matching key in jwt-jwks is not usable"))?;
+                &found
+            }
+        };
+        if !accepted_algorithms(key).contains(&header.alg) {
+            return Err(unauthenticated(format!(
+                "tokens signed with {:?} are not accepted by the configured key",
+                header.alg
+            )));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = CLOCK_LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match &self.issuer {
+            Some(issuer) => validation.set_issuer(&[issuer]),
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        let claims = jsonwebtoken::decode::<Value>(token.as_bytes(), key, &validation)
+            .map_err(|e| unauthenticated(format!("the bearer token was refused: {}", reason(&e))))?
+            .claims;
+        let email = claims
+            .get(&self.email_claim)
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                unauthenticated(format!("the token has no {} claim", self.email_claim))
+            })?;
+        let groups = match claims.get(&self.groups_claim) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(list)) => split_groups(list),
+            Some(_) => {
+                return Err(unauthenticated(format!(
+                    "the {} claim must be a list of strings",
+                    self.groups_claim
+                )));
+            }
+        };
+        Ok(Identity {
+            email: email.to_string(),
+            groups,
+            admin: false,
+        })
+    }
+}
+
+/// The rule a token broke, without echoing any part of it.
+fn reason(error: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "it has expired (exp)",
+        ErrorKind::ImmatureSignature => "it is not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "its issuer (iss) is not jwt-issuer",
+        ErrorKind::InvalidAudience => "its audience (aud) is not jwt-audience",
+        ErrorKind::MissingRequiredClaim(_) => {
+            "it lacks a required claim (exp, or iss/aud when set)"
+        }
+        ErrorKind::InvalidSignature => "its signature does not verify",
+        _ => "it is malformed",
+    }
+}
+
+fn split_groups(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl TrustedHeader {
+    fn verify(&self, headers: &HeaderMap) -> Result<Identity, Unauthenticated> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let presented = header(&self.secret_name).unwrap_or_default();
+        // Constant-time, so the secret cannot be guessed byte by byte.
+        if !bool::from(presented.as_bytes().ct_eq(self.secret.as_bytes())) {
+            return Err(unauthenticated(format!(
+                "identity headers are accepted only with a valid {} header",
+                self.secret_name
+            )));
+        }
+        let email = header(&self.user)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| unauthenticated(format!("the {} header is required", self.user)))?;
+        Ok(Identity {
+            email: email.to_string(),
+            groups: header(&self.groups).map(split_groups).unwrap_or_default(),
+            admin: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fake;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "an-hs256-secret-of-enough-length!";
+
+    fn auth(pairs: &[(&str, &str)]) -> Result<Auth> {
+        let mut fake = Fake::default();
+        for (k, v) in pairs {
+            fake.config.insert(k.to_string(), v.to_string());
+        }
+        Auth::load(&&fake)
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn hs256(claims: Value) -> String {
+        let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn a_valid_hs256_token_names_the_user_and_groups() {
+        let auth = auth(&[("jwt-hs256-secret", SECRET), ("jwt-issuer", "idp")]).unwrap();
+        let token = hs256(json!({
+            "email": "alice@example.com", "groups": ["ops", "pam-admins"],
+            "exp": now() + 300, "iss": "idp",
+        }));
+        let who = auth.authenticate(&bearer(&token)).unwrap();
+        assert_eq!(who.email, "alice@example.com");
+        assert_eq!(who.groups, ["ops", "pam-admins"]);
+        assert!(who.admin);
+    }
+
+    #[test]
+    fn tokens_that_break_a_rule_are_refused_with_the_rule() {
+        let auth = auth(&[
+            ("jwt-hs256-secret", SECRET),
+            ("jwt-issuer", "idp"),
+            ("jwt-audience", "pam"),
+        ])
+        .unwrap();
+        let good =
+            json!({"email": "a@example.com", "exp": now() + 300, "iss": "idp", "aud": "pam"});
+        let cases = [
+            (json!({"exp": now() - 3600}), "exp"),
+            (json!({"nbf": now() + 3600}), "nbf"),
+            (json!({"iss": "someone-else"}), "iss"),
+            (json!({"aud": "other"}), "aud"),
+            (json!({"email": null}), "email"),
+        ];
+        for (change, rule) in cases {
+            let mut claims = good.clone();
+            for (k, v) in change.as_object().unwrap() {
+                if v.is_null() {
+                    claims.as_object_mut().unwrap().remove(k);
+                } else {
+                    claims[k] = v.clone();
+                }
+            }
+            let Err(Unauthenticated(why)) = auth.authenticate(&bearer(&hs256(claims))) else {
+                panic!("{rule}: accepted")
+            };
+            assert!(why.contains(rule), "{rule}: {why}");
+        }
+        // Signed with another secret.
+        let key = EncodingKey::from_secret(b"another-secret-another-secret!!!").unwrap();
+        let forged = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &good, &key).unwrap();
+        let Err(Unauthenticated(why)) = auth.authenticate(&bearer(&forged)) else {
+            panic!("forged token accepted")
+        };
+        assert!(why.contains("signature"), "{why}");
+        assert!(!why.contains(&forged), "the token is never echoed");
+        // No header, or not a bearer token.
+        assert!(auth.authenticate(&HeaderMap::new()).is_err());
+        assert!(auth.authenticate(&bearer("not-a-jwt")).is_err());
+    }
+
+    #[test]
+    fn an_unsigned_token_is_refused() {
+        let auth = auth(&[("jwt-hs256-secret", SECRET)]).unwrap();
+        let claims = json!({"email": "a@example.com", "exp": now() + 300});
+        let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let token = format!("{}.{}.", encode(&json!({"alg": "none"})), encode(&claims));
+        assert!(auth.authenticate(&bearer(&token)).is_err());
+    }
+
+    #[test]
+    fn trusted_headers_need_the_shared_secret() {
+        let auth = auth(&[
+            ("auth-mode", "trusted-header"),
+            ("trusted-header-secret", "s3cret"),
+        ])
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-pam-user", "bob@example.com".parse().unwrap());
+        headers.insert("x-pam-groups", "ops, dev".parse().unwrap());
+        assert!(auth.authenticate(&headers).is_err(), "no secret header");
+        headers.insert("x-pam-gateway-secret", "wrong".parse().unwrap());
+        assert!(auth.authenticate(&headers).is_err(), "wrong secret");
+        headers.insert("x-pam-gateway-secret", "s3cret".parse().unwrap());
+        let who = auth.authenticate(&headers).unwrap();
+        assert_eq!(who.email, "bob@example.com");
+        assert_eq!(who.groups, ["ops", "dev"]);
+        assert!(!who.admin);
+    }
+
+    #[test]
+    fn configuration_mistakes_are_named() {
+        let message = |pairs: &[(&str, &str)]| match auth(pairs) {
+            Err(e) => e.message(),
+            Ok(_) => panic!("accepted {pairs:?}"),
+        };
+        assert!(message(&[]).contains("jwt-hs256-secret"));
+        assert!(message(&[("auth-mode", "magic")]).contains("auth-mode"));
+        assert!(message(&[("auth-mode", "trusted-header")]).contains("trusted-header-secret"));
+        assert!(message(&[("jwt-public-key", "not pem")]).contains("jwt-public-key"));
+        assert!(message(&[("jwt-jwks", "{}")]).contains("jwt-jwks"));
+        assert!(
+            message(&[("jwt-hs256-secret", SECRET), ("jwt-jwks", "{\"keys\":[]}")])
+                .contains("only one")
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! `wasi:http/incoming-handler`: moves bytes between WASI and [`api::handle`].
+//! No logic lives here.
+
+use crate::api::{self, MAX_BODY_BYTES, Response};
+use crate::bindings::exports::wasi::http::incoming_handler::Guest;
+use crate::bindings::wasi::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+use crate::component::{Component, WRITE_CHUNK, Wasi};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+impl Guest for Component {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let response = match read_request(&request) {
+            Ok(request) => match Wasi::open() {
+                Ok(platform) => api::handle(platform, request),
+                Err(e) => Response::error(&e),
+            },
+            Err(refused) => refused,
+        };
+        send_response(response_out, &response);
+    }
+}
+
+fn read_request(request: &IncomingRequest) -> Result<api::Request, Response> {
+    let method = match request.method() {
+        Method::Get => http::Method::GET,
+        Method::Head => http::Method::HEAD,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Delete => http::Method::DELETE,
+        Method::Connect => http::Method::CONNECT,
+        Method::Options => http::Method::OPTIONS,
+        Method::Trace => http::Method::TRACE,
+        Method::Patch => http::Method::PATCH,
+        Method::Other(other) => http::Method::from_bytes(other.as_bytes())
+            .map_err(|_| Response::failure(400, "bad_request", "the method is not valid"))?,
+    };
+    let target = request.path_with_query().unwrap_or_else(|| "/".to_string());
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path.to_string(), Some(query.to_string())),
+        None => (target, None),
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in request.headers().entries() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let body = read_body(request)?;
+    Ok(api::Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
+/// The body, refused past [`MAX_BODY_BYTES`].
+fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
+    let unreadable = || Response::failure(400, "bad_request", "the request body is unreadable");
+    let body = request.consume().map_err(|()| unreadable())?;
+    let stream = body.stream().map_err(|()| unreadable())?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(16 * 1024) {
+            Ok(chunk) => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_BODY_BYTES {
+                    return Err(Response::failure(
+                        413,
+                        "payload_too_large",
+                        format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+                    ));
+                }
+            }
+            Err(StreamError::Closed) => return Ok(bytes),
+            Err(StreamError::LastOperationFailed(_)) => return Err(unreadable()),
+        }
+    }
+}
+
+fn send_response(out: ResponseOutparam, response: &Response) {
+    let body = serde_json::to_vec(&response.body).unwrap_or_default();
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        ("content-type".into(), b"application/json".to_vec()),
+        ("content-length".into(), body.len().to_string().into_bytes()),
+        // Grants carry a sign-in token: never cached on the way.
+        ("cache-control".into(), b"no-store".to_vec()),
+    ];
+    for (name, value) in &response.headers {
+        headers.push((name.to_string(), value.clone().into_bytes()));
+    }
+    let Ok(fields) = Fields::from_list(&headers) else {
+        return;
+    };
+    let outgoing = OutgoingResponse::new(fields);
+    let _ = outgoing.set_status_code(response.status);
+    let Ok(outgoing_body) = outgoing.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(outgoing));
+    // The client may have gone; there is nobody left to tell.
+    if let Ok(stream) = outgoing_body.write() {
+        for chunk in body.chunks(WRITE_CHUNK) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(outgoing_body, None);
+}

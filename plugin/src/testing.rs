@@ -1,0 +1,145 @@
+//! A host in memory for the native unit tests: scripted HTTP answers, a
+//! settable clock, a map for the key-value bucket.
+
+use crate::error::Result;
+use crate::model::{Account, Resource};
+use crate::platform::{KeyValue, Platform, SendError};
+use crate::store::{Records, account_key, resource_key};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+/// A host in memory: scripted HTTP answers, a settable clock.
+#[derive(Default)]
+pub struct Fake {
+    pub kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    pub answers: RefCell<VecDeque<(u16, String)>>,
+    pub sent: RefCell<Vec<http::Request<Vec<u8>>>>,
+    pub clock: Cell<u64>,
+    pub config: HashMap<String, String>,
+    pub slept: RefCell<Vec<Duration>>,
+    /// Seconds each request takes on the clock.
+    pub tick: Cell<u64>,
+}
+
+impl KeyValue for Fake {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.kv.borrow_mut().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+    fn keys(&self) -> Result<Vec<String>> {
+        Ok(self.kv.borrow().keys().cloned().collect())
+    }
+}
+
+impl Platform for &Fake {
+    fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
+        self.sent.borrow_mut().push(request);
+        self.clock.set(self.clock.get() + self.tick.get());
+        let (status, body) = self
+            .answers
+            .borrow_mut()
+            .pop_front()
+            .ok_or(SendError::Failed("connection refused".to_string()))?;
+        Ok(http::Response::builder()
+            .status(status)
+            .body(body.into_bytes())
+            .unwrap())
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock.get())
+    }
+    fn sleep(&self, duration: Duration) {
+        self.slept.borrow_mut().push(duration);
+    }
+    fn config(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.config.get(key).cloned())
+    }
+    fn store(&self) -> &dyn KeyValue {
+        *self
+    }
+}
+
+pub fn fake() -> Fake {
+    let config = [
+        ("aws-access-key-id", "AKIDBASE"),
+        ("aws-secret-access-key", "base-secret"),
+        ("sts-endpoint", "https://sts.test"),
+        ("federation-endpoint", "https://signin.test/federation"),
+        ("external-id", "proj-1"),
+    ];
+    Fake {
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        clock: Cell::new(1_800_000_000),
+        ..Fake::default()
+    }
+}
+
+pub const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
+pub const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
+
+pub fn assumed(role: &str, key: &str, expiration: &str, request_id: &str) -> (u16, String) {
+    let body = format!(
+        "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/{role}/alice@example.com</Arn>\
+         <AssumedRoleId>AROAEXAMPLE:alice@example.com</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>{key}</AccessKeyId>\
+         <SecretAccessKey>{key}-secret</SecretAccessKey><SessionToken>{key}-token</SessionToken><Expiration>{expiration}</Expiration>\
+         </Credentials></AssumeRoleResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+    );
+    (200, body)
+}
+
+/// Stores a resource and an account directly, as a previous run would have.
+pub fn seed(fake: &Fake) {
+    let records = Records::new(fake);
+    let resource = Resource {
+        id: "r1".into(),
+        name: "prod".into(),
+        role_arn: RESOURCE_ROLE.into(),
+        external_id: "proj-1".into(),
+        aws_account_id: "123456789012".into(),
+        partition: "aws".into(),
+        source_identity: true,
+        created_at: "2027-01-15T08:00:00Z".into(),
+    };
+    records.put(&resource_key("prod"), &resource).unwrap();
+    let account = Account {
+        id: "a1".into(),
+        resource: "prod".into(),
+        name: "admin".into(),
+        description: None,
+        role_arn: TARGET_ROLE.into(),
+        session_duration: "30m".into(),
+        session_duration_seconds: 1800,
+        region: None,
+        service: None,
+        allow: vec![],
+        created_at: "2027-01-15T08:00:00Z".into(),
+    };
+    records
+        .put(&account_key("prod", "admin"), &account)
+        .unwrap();
+}
+
+/// Scripts hop 1, hop 2 (expiring at `expiration`) and a sign-in token.
+pub fn answer_a_grant(fake: &Fake, expiration: &str) {
+    fake.answers.borrow_mut().extend([
+        assumed(
+            "PamResourceRole",
+            "ASIAHOP1",
+            "2027-01-15T08:15:00Z",
+            "req-1",
+        ),
+        assumed("PamTarget", "ASIAHOP2", expiration, "req-2"),
+        (200, r#"{"SigninToken":"tok"}"#.to_string()),
+    ]);
+}

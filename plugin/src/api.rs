@@ -444,3 +444,343 @@ fn parse_limit(value: &str) -> Result<u32> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+    use crate::testing::{Fake, answer_a_grant, fake, seed};
+
+    /// A fake host configured for trusted-header identity.
+    fn host() -> Fake {
+        let mut fake = fake();
+        for (key, value) in [
+            ("auth-mode", "trusted-header"),
+            ("trusted-header-secret", "gw-secret"),
+        ] {
+            fake.config.insert(key.into(), value.into());
+        }
+        seed(&fake);
+        fake
+    }
+
+    fn call(
+        fake: &Fake,
+        method: &str,
+        target: &str,
+        who: Option<(&str, &str)>,
+        body: &str,
+    ) -> Response {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (target.to_string(), None),
+        };
+        let mut headers = HeaderMap::new();
+        if let Some((user, groups)) = who {
+            headers.insert("x-pam-user", user.parse().unwrap());
+            headers.insert("x-pam-groups", groups.parse().unwrap());
+            headers.insert("x-pam-gateway-secret", "gw-secret".parse().unwrap());
+        }
+        if !body.is_empty() {
+            headers.insert("content-type", "application/json".parse().unwrap());
+        }
+        let request = Request {
+            method: method.parse().unwrap(),
+            path,
+            query,
+            headers,
+            body: body.as_bytes().to_vec(),
+        };
+        handle(fake, request)
+    }
+
+    const ADMIN: Option<(&str, &str)> = Some(("root@example.com", "pam-admins"));
+    const ALICE: Option<(&str, &str)> = Some(("alice@example.com", "dev"));
+
+    fn allow(fake: &Fake, entries: &[&str]) {
+        let key = crate::store::account_key("prod", "admin");
+        let mut account: Value = serde_json::from_slice(&fake.kv.borrow()[&key]).unwrap();
+        account["allow"] = json!(entries);
+        fake.kv
+            .borrow_mut()
+            .insert(key, serde_json::to_vec(&account).unwrap());
+    }
+
+    fn last_audit(fake: &Fake) -> crate::model::AuditEvent {
+        Broker::new(fake)
+            .list_audit_events(Some(1))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn health_needs_no_identity_and_everything_else_does() {
+        let fake = host();
+        assert_eq!(call(&fake, "GET", "/healthz", None, "").status, 200);
+        let refused = call(&fake, "GET", "/v1/resources", None, "");
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.body["error"]["kind"], "unauthenticated");
+        assert!(
+            refused
+                .headers
+                .iter()
+                .any(|(n, _)| *n == "www-authenticate")
+        );
+    }
+
+    #[test]
+    fn unknown_routes_and_methods_are_404_and_405() {
+        let fake = host();
+        assert_eq!(call(&fake, "GET", "/v2/nothing", ADMIN, "").status, 404);
+        let wrong = call(&fake, "PUT", "/v1/resources/prod", ADMIN, "");
+        assert_eq!(wrong.status, 405);
+        assert!(
+            wrong
+                .headers
+                .contains(&("allow", "GET, DELETE".to_string()))
+        );
+    }
+
+    #[test]
+    fn an_allowed_user_gets_a_console_url_and_an_outsider_a_403_and_an_audit_event() {
+        let fake = host();
+        allow(&fake, &["@example.com"]);
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+        let granted = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            ALICE,
+            "",
+        );
+        assert_eq!(granted.status, 200, "{:?}", granted.body);
+        assert!(
+            granted.body["url"]
+                .as_str()
+                .unwrap()
+                .contains("SigninToken=tok")
+        );
+        assert_eq!(granted.body["session"]["user"], "alice@example.com");
+
+        let outsider = Some(("mallory@evil.test", "dev"));
+        let denied = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            outsider,
+            "",
+        );
+        assert_eq!(denied.status, 403);
+        assert_eq!(denied.body["error"]["kind"], "forbidden");
+        let event = last_audit(&fake);
+        assert_eq!(
+            (event.action.as_str(), event.actor.as_str(), event.outcome),
+            ("access.deny", "mallory@evil.test", Outcome::Denied)
+        );
+        assert_eq!(
+            fake.sent.borrow().len(),
+            3,
+            "the outsider caused no AWS call"
+        );
+    }
+
+    #[test]
+    fn an_empty_policy_admits_only_administrators() {
+        let fake = host();
+        let path = "/v1/resources/prod/accounts/admin/access";
+        assert_eq!(call(&fake, "POST", path, ALICE, "").status, 403);
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+        assert_eq!(call(&fake, "POST", path, ADMIN, "").status, 200);
+    }
+
+    #[test]
+    fn management_is_for_administrators_and_refusals_are_audited() {
+        let fake = host();
+        let body = r#"{"name":"dev","role_arn":"arn:aws:iam::123456789012:role/R"}"#;
+        let refused = call(&fake, "POST", "/v1/resources", ALICE, body);
+        assert_eq!(refused.status, 403);
+        let event = last_audit(&fake);
+        assert_eq!(
+            (event.action.as_str(), event.outcome),
+            ("resource.create", Outcome::Denied)
+        );
+        assert_eq!(
+            call(
+                &fake,
+                "DELETE",
+                "/v1/resources/prod/accounts/admin",
+                ALICE,
+                ""
+            )
+            .status,
+            403
+        );
+        assert_eq!(call(&fake, "GET", "/v1/audit", ALICE, "").status, 403);
+        assert_eq!(
+            call(&fake, "GET", "/v1/audit?limit=5", ADMIN, "").status,
+            200
+        );
+        // The refusals changed nothing.
+        assert_eq!(
+            call(&fake, "GET", "/v1/resources/prod/accounts/admin", ADMIN, "").status,
+            200
+        );
+    }
+
+    #[test]
+    fn users_see_only_what_they_may_use_and_their_own_sessions() {
+        let fake = host();
+        let listed = call(&fake, "GET", "/v1/resources", ALICE, "");
+        assert_eq!(listed.body, json!([]), "no account allows alice yet");
+        assert_eq!(
+            call(&fake, "GET", "/v1/resources/prod", ALICE, "").status,
+            404
+        );
+        allow(&fake, &["alice@example.com"]);
+        assert_eq!(
+            call(&fake, "GET", "/v1/resources", ALICE, "").body[0]["name"],
+            "prod"
+        );
+        assert_eq!(
+            call(&fake, "GET", "/v1/resources/prod/accounts", ALICE, "").body[0]["name"],
+            "admin"
+        );
+
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+        let granted = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            ALICE,
+            "",
+        );
+        let id = granted.body["session"]["id"].as_str().unwrap().to_string();
+        let bob = Some(("bob@example.com", "dev"));
+        assert_eq!(call(&fake, "GET", "/v1/sessions", bob, "").body, json!([]));
+        assert_eq!(
+            call(&fake, "GET", "/v1/sessions?user=alice@example.com", bob, "").status,
+            403
+        );
+        assert_eq!(
+            call(&fake, "GET", "/v1/sessions?active=true", ALICE, "").body[0]["id"],
+            id.as_str()
+        );
+        let revoke = format!("/v1/sessions/{id}/revoke");
+        assert_eq!(call(&fake, "POST", &revoke, bob, "").status, 403);
+        assert_eq!(last_audit(&fake).action, "session.revoke");
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects_with_known_fields() {
+        let fake = host();
+        let post = |body: &str| call(&fake, "POST", "/v1/resources", ADMIN, body);
+        let cases = [
+            ("not json", "body"),
+            ("[1]", "body"),
+            (
+                r#"{"name":"x","role_arn":"arn:aws:iam::123456789012:role/R","colour":"red"}"#,
+                "body",
+            ),
+            (
+                r#"{"name":"bad name!","role_arn":"arn:aws:iam::123456789012:role/R"}"#,
+                "name",
+            ),
+        ];
+        for (body, field) in cases {
+            let answer = post(body);
+            assert_eq!(answer.status, 400, "{body}");
+            assert_eq!(
+                answer.body["error"]["field"], field,
+                "{body}: {:?}",
+                answer.body
+            );
+        }
+        let mut request = Request {
+            method: Method::POST,
+            path: "/v1/resources".into(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: b"name=x".to_vec(),
+        };
+        request
+            .headers
+            .insert("x-pam-user", "root@example.com".parse().unwrap());
+        request
+            .headers
+            .insert("x-pam-groups", "pam-admins".parse().unwrap());
+        request
+            .headers
+            .insert("x-pam-gateway-secret", "gw-secret".parse().unwrap());
+        assert_eq!(handle(&fake, request).status, 415);
+        assert_eq!(
+            call(&fake, "GET", "/v1/audit?limit=0", ADMIN, "").status,
+            400
+        );
+        assert_eq!(
+            call(&fake, "GET", "/v1/sessions?colour=red", ADMIN, "").status,
+            400
+        );
+        assert!(fake.sent.borrow().is_empty(), "nothing reached AWS");
+    }
+
+    #[test]
+    fn catalog_entries_are_served_and_read_only() {
+        let mut fake = host();
+        fake.config.insert(
+            "catalog".into(),
+            json!({
+                "resources": [{"name": "shared", "role_arn": crate::testing::RESOURCE_ROLE}],
+                "accounts": [{"resource": "shared", "name": "ro", "role_arn": crate::testing::TARGET_ROLE,
+                              "duration": "15m", "allow": ["group:dev"]}],
+            })
+            .to_string(),
+        );
+        let names: Vec<Value> = call(&fake, "GET", "/v1/resources", ADMIN, "")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect();
+        assert_eq!(names, [json!("shared"), json!("prod")]);
+        assert_eq!(
+            call(
+                &fake,
+                "DELETE",
+                "/v1/resources/shared/accounts/ro",
+                ADMIN,
+                ""
+            )
+            .status,
+            409
+        );
+        answer_a_grant(&fake, "2027-01-15T08:15:00Z");
+        let granted = call(
+            &fake,
+            "POST",
+            "/v1/resources/shared/accounts/ro/access",
+            ALICE,
+            "",
+        );
+        assert_eq!(granted.status, 200, "{:?}", granted.body);
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        let aws = |status: u16, code: &str| {
+            Error::Aws(crate::model::AwsError {
+                hop: crate::model::Hop::TargetRole,
+                status,
+                code: code.into(),
+                message: String::new(),
+                request_id: None,
+                hint: String::new(),
+            })
+        };
+        assert_eq!(status_of(&aws(403, "AccessDenied")), 403);
+        assert_eq!(status_of(&aws(503, "ServiceUnavailable")), 502);
+        assert_eq!(status_of(&aws(400, "ValidationError")), 400);
+        assert_eq!(status_of(&Error::Timeout("slow".into())), 504);
+        assert_eq!(status_of(&Error::Upstream("reset".into())), 502);
+    }
+}

@@ -93,6 +93,12 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Serve the REST API (the component's wasi:http handler) until SIGTERM or ctrl-c.
+    Serve {
+        /// Address to listen on. Default: [server] listen, else 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Write the embedded component, for loading into a gateway.
     Component {
         #[arg(long, value_name = "FILE")]
@@ -214,7 +220,12 @@ struct Printed {
 /// Parses arguments, runs the command, prints, and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging();
+    // A server logs one line per request; a CLI call only what goes wrong.
+    if matches!(cli.command, Command::Serve { .. }) {
+        init_logging("error,pam_aws_host=info", true);
+    } else {
+        init_logging("error,pam_aws_host=warn", false);
+    }
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -236,13 +247,19 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_logging() {
+/// Servers log JSON lines (one per request); CLI calls log plain text.
+fn init_logging(default_filter: &str, json_lines: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAM_AWS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,pam_aws_host=warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json_lines {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
 }
 
 fn report(json: bool, failure: Failure) -> i32 {
@@ -317,8 +334,21 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
         return write_component(out);
     }
     let config = Config::load(cli.config.as_deref())?;
+    let wasm = match &cli.plugin {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?
+        }
+        None => crate::PLUGIN_WASM.to_vec(),
+    };
+    if let Command::Serve { listen } = cli.command {
+        crate::server::serve(&config, &wasm, listen).await?;
+        return Ok(Printed {
+            json: json!({"stopped": true}),
+            text: String::new(),
+        });
+    }
     let backend = kv::open(&config.store.url, &config.base_dir)?;
-    let mut vars = config.component_vars();
+    let mut vars = config.component_vars_with_catalog()?;
     if calls_aws(&cli.command) {
         // Without credentials the component still validates the input first,
         // then reports them missing; the chain's reason goes to the log.
@@ -332,12 +362,6 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
         config.egress.connect_timeout,
         config.egress.response_timeout,
     );
-    let wasm = match &cli.plugin {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?
-        }
-        None => crate::PLUGIN_WASM.to_vec(),
-    };
     let runtime = Runtime::new(&wasm)?;
     let (mut store, plugin) = runtime
         .instantiate(CallContext {
@@ -550,6 +574,7 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             }
         }
         Command::Component { out } => write_component(&out)?,
+        Command::Serve { .. } => return Err(anyhow::anyhow!("serve runs before any instance").into()),
     };
     Ok(printed)
 }

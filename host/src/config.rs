@@ -14,6 +14,7 @@ pub struct Config {
     pub egress: EgressSection,
     pub server: ServerSection,
     pub auth: AuthSection,
+    pub catalog: CatalogSection,
     /// The folder relative paths (the SQLite file) are taken from.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -78,10 +79,32 @@ impl Default for EgressSection {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSection {
     pub listen: Option<String>,
+    /// The most one request may take, AWS calls included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Instances running at once; further requests wait for a slot.
+    pub max_concurrency: u32,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: None,
+            request_timeout: Duration::from_secs(60),
+            max_concurrency: 64,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSection {
+    /// A JSON file of resources and accounts (the `catalog` config key).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +118,10 @@ pub struct AuthSection {
     pub audience: Option<String>,
     pub email_claim: Option<String>,
     pub groups_claim: Option<String>,
+    pub trusted_header_user: Option<String>,
+    pub trusted_header_groups: Option<String>,
+    pub trusted_header_secret_name: Option<String>,
+    pub trusted_header_secret: Option<String>,
     pub admin_groups: Vec<String>,
 }
 
@@ -194,6 +221,10 @@ impl Config {
             ("jwt-audience", &self.auth.audience),
             ("jwt-email-claim", &self.auth.email_claim),
             ("jwt-groups-claim", &self.auth.groups_claim),
+            ("trusted-header-user", &self.auth.trusted_header_user),
+            ("trusted-header-groups", &self.auth.trusted_header_groups),
+            ("trusted-header-secret-name", &self.auth.trusted_header_secret_name),
+            ("trusted-header-secret", &self.auth.trusted_header_secret),
         ];
         for (key, value) in optional {
             if let Some(value) = value {
@@ -207,6 +238,18 @@ impl Config {
             vars.push(("admin-groups".to_string(), self.auth.admin_groups.join(",")));
         }
         vars
+    }
+
+    /// [`Config::component_vars`] with the catalog file's text as `catalog`.
+    pub fn component_vars_with_catalog(&self) -> Result<Vec<(String, String)>> {
+        let mut vars = self.component_vars();
+        if let Some(file) = &self.catalog.file {
+            let path = self.base_dir.join(file);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the catalog {}", path.display()))?;
+            vars.push(("catalog".to_string(), text));
+        }
+        Ok(vars)
     }
 }
 

@@ -6,31 +6,36 @@ use crate::config::Config;
 use anyhow::{Context, Result};
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 pub async fn resolve(config: &Config) -> Result<Credentials> {
+    let provider = provider(config)
+        .await
+        .context("no AWS credential provider is available")?;
+    provider.provide_credentials().await.context(
+        "no base AWS credentials found (environment, profile, SSO, container or instance role)",
+    )
+}
+
+/// The configured credentials, or the standard chain (which caches and
+/// refreshes temporary credentials, for a long-running server).
+pub async fn provider(config: &Config) -> Option<SharedCredentialsProvider> {
     let aws = &config.aws;
     if let (Some(key_id), Some(secret)) = (&aws.access_key_id, &aws.secret_access_key) {
-        return Ok(Credentials::new(
+        return Some(SharedCredentialsProvider::new(Credentials::new(
             key_id,
             secret,
             aws.session_token.clone(),
             None,
             "pam-aws-config",
-        ));
+        )));
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(config.region().to_string()));
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }
-    let sdk_config = loader.load().await;
-    let provider = sdk_config
-        .credentials_provider()
-        .context("no AWS credential provider is available")?;
-    provider.provide_credentials().await.context(
-        "no base AWS credentials found (environment, profile, SSO, container or instance role)",
-    )
+    loader.load().await.credentials_provider()
 }
 
 /// The credentials as the component's `wasi:config` keys.

@@ -10,6 +10,7 @@ pub mod egress;
 pub mod kv;
 pub mod output;
 pub mod runtime;
+pub mod server;
 
 /// The component built from `plugin/` by `build.rs`, embedded so the binary is one file.
 pub const PLUGIN_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pam_aws_plugin.wasm"));

@@ -60,13 +60,44 @@ pub struct CallContext {
 pub struct Runtime {
     engine: Engine,
     pre: PluginPre<HostState>,
+    /// Epoch ticks an instance may run for (serving only).
+    epoch_deadline: Option<u64>,
+}
+
+/// How `pam-aws serve` runs instances: slots reserved up front in a pooling
+/// allocator, and a deadline in epoch ticks for code that never yields.
+pub struct ServerTuning {
+    pub max_instances: u32,
+    pub epoch_deadline_ticks: u64,
 }
 
 impl Runtime {
-    /// Compiles (or loads from the cache) and links `wasm`.
+    /// Compiles (or loads from the cache) and links `wasm`, for one CLI call.
     pub fn new(wasm: &[u8]) -> Result<Runtime> {
+        Self::build(wasm, None)
+    }
+
+    /// The same, tuned for serving many short requests at once.
+    pub fn for_server(wasm: &[u8], tuning: ServerTuning) -> Result<Runtime> {
+        Self::build(wasm, Some(tuning))
+    }
+
+    fn build(wasm: &[u8], server: Option<ServerTuning>) -> Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        let epoch_deadline = server.as_ref().map(|t| t.epoch_deadline_ticks);
+        if let Some(tuning) = &server {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_component_instances(tuning.max_instances)
+                // A Rust component instantiates a handful of core modules.
+                .total_core_instances(tuning.max_instances * 8)
+                .total_memories(tuning.max_instances * 2)
+                .total_tables(tuning.max_instances * 8)
+                .total_stacks(tuning.max_instances)
+                .max_memory_size(MEMORY_LIMIT);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+            config.epoch_interruption(true);
+        }
         let engine = Engine::new(&config)?;
         let component = load_component(&engine, wasm)?;
 
@@ -85,7 +116,15 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| anyhow::Error::from(e).context("linking the component"))?;
         let pre = PluginPre::new(pre)?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime {
+            engine,
+            pre,
+            epoch_deadline,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// A fresh instance for one call.
@@ -111,6 +150,10 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
+        if let Some(ticks) = self.epoch_deadline {
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+        }
         let plugin = self
             .pre
             .instantiate_async(&mut store)

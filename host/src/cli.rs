@@ -574,7 +574,9 @@ async fn run(cli: Cli) -> Result<Printed, Failure> {
             }
         }
         Command::Component { out } => write_component(&out)?,
-        Command::Serve { .. } => return Err(anyhow::anyhow!("serve runs before any instance").into()),
+        Command::Serve { .. } => {
+            return Err(anyhow::anyhow!("serve runs before any instance").into());
+        }
     };
     Ok(printed)
 }

@@ -223,7 +223,10 @@ impl Config {
             ("jwt-groups-claim", &self.auth.groups_claim),
             ("trusted-header-user", &self.auth.trusted_header_user),
             ("trusted-header-groups", &self.auth.trusted_header_groups),
-            ("trusted-header-secret-name", &self.auth.trusted_header_secret_name),
+            (
+                "trusted-header-secret-name",
+                &self.auth.trusted_header_secret_name,
+            ),
             ("trusted-header-secret", &self.auth.trusted_header_secret),
         ];
         for (key, value) in optional {

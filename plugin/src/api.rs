@@ -237,7 +237,7 @@ impl<P: Platform> Call<'_, P> {
             ("DELETE", "/v1/resources/{name}") => {
                 self.admin_only("resource.delete", Some(name), None)?;
                 broker.delete_resource(who, name)?;
-                Ok((200, json!({"deleted": {"resource": name}})))
+                Ok((200, json!({ "deleted": name })))
             }
             ("GET", "/v1/resources/{name}/accounts") => {
                 broker.get_resource(name)?;
@@ -269,10 +269,7 @@ impl<P: Platform> Call<'_, P> {
             ("DELETE", "/v1/resources/{name}/accounts/{account}") => {
                 self.admin_only("account.delete", Some(name), Some(account))?;
                 broker.delete_account(who, name, account)?;
-                Ok((
-                    200,
-                    json!({"deleted": {"resource": name, "account": account}}),
-                ))
+                Ok((200, json!({ "deleted": format!("{name}/{account}") })))
             }
             ("POST", "/v1/resources/{name}/accounts/{account}/access") => {
                 let body: AccessBody = self.optional_body()?.unwrap_or_default();
@@ -726,15 +723,16 @@ mod tests {
     #[test]
     fn catalog_entries_are_served_and_read_only() {
         let mut fake = host();
-        fake.config.insert(
-            "catalog".into(),
-            json!({
-                "resources": [{"name": "shared", "role_arn": crate::testing::RESOURCE_ROLE}],
-                "accounts": [{"resource": "shared", "name": "ro", "role_arn": crate::testing::TARGET_ROLE,
-                              "duration": "15m", "allow": ["group:dev"]}],
-            })
-            .to_string(),
-        );
+        let catalog = json!({
+            "resources": [{"name": "shared", "role_arn": crate::testing::RESOURCE_ROLE}],
+            "accounts": [{"resource": "shared", "name": "ro", "role_arn": crate::testing::TARGET_ROLE,
+                          "duration": "15m", "allow": ["group:dev"]}],
+        });
+        // As `wasmtime serve -Sconfig-var` must carry it: base64, no commas.
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(catalog.to_string());
+        fake.config
+            .insert("catalog".into(), format!("base64:{encoded}"));
         let names: Vec<Value> = call(&fake, "GET", "/v1/resources", ADMIN, "")
             .body
             .as_array()

@@ -11,7 +11,7 @@ use crate::model::{
 use crate::platform::{Platform, SendError};
 use crate::retry;
 use crate::session_name::role_session_name;
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::store::{Records, account_key, audit_key, resource_key, session_key};
 use crate::sts::{self, AssumeRole, AssumedRole};
 use crate::validate::{self, RoleArn};
@@ -116,6 +116,7 @@ impl<P: Platform> Broker<P> {
         let catalog = match self.platform.config("catalog")? {
             Some(text) if !text.trim().is_empty() => {
                 let settings = Settings::load(&self.platform)?;
+                let text = settings::unwrap_base64("catalog", text)?;
                 Catalog::parse(&text, settings.external_id.as_deref())?
             }
             _ => Catalog::default(),

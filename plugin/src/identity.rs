@@ -5,6 +5,7 @@
 
 use crate::error::{Result, config};
 use crate::platform::Platform;
+use crate::settings::unwrap_base64;
 use crate::validate;
 use http::HeaderMap;
 use jsonwebtoken::jwk::JwkSet;
@@ -80,8 +81,12 @@ impl Auth {
             "jwt" => Mode::Jwt(Jwt {
                 keys: jwt_keys(
                     get("jwt-hs256-secret")?,
-                    get("jwt-public-key")?,
-                    get("jwt-jwks")?,
+                    get("jwt-public-key")?
+                        .map(|v| unwrap_base64("jwt-public-key", v))
+                        .transpose()?,
+                    get("jwt-jwks")?
+                        .map(|v| unwrap_base64("jwt-jwks", v))
+                        .transpose()?,
                 )?,
                 issuer: get("jwt-issuer")?,
                 audience: get("jwt-audience")?,

@@ -23,6 +23,24 @@ pub struct Settings {
     pub access_timeout: Duration,
 }
 
+/// A config value that may arrive as `base64:…`: hosts whose flags split on
+/// commas (`wasmtime serve -Sconfig-var=k=v`) cannot carry JSON otherwise.
+pub fn unwrap_base64(key: &str, value: String) -> Result<String> {
+    use base64::Engine;
+    let Some(encoded) = value.strip_prefix("base64:") else {
+        return Ok(value);
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            config(format!(
+                "{key} starts with base64: but is not base64 of UTF-8 text"
+            ))
+        })
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value
         .map(|v| v.trim().to_string())

@@ -3,6 +3,7 @@
 //! and the fake sign-in endpoint.
 
 mod faults;
+mod gateway;
 mod support;
 
 use serde_json::{Value, json};

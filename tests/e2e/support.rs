@@ -36,7 +36,7 @@ fn python() -> PathBuf {
     python
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -249,10 +249,11 @@ impl Pam {
         self.env.push((key.to_string(), value.to_string()));
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_pam-aws"))
+    /// `pam-aws` in this operator's folder, with its environment.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pam-aws"));
+        command
             .current_dir(self.dir.path())
-            .args(args)
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_PROFILE")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -261,9 +262,12 @@ impl Pam {
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.dir.path().join("aws-credentials"),
             )
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("running pam-aws");
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.command().args(args).output().expect("running pam-aws");
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).to_string(),
@@ -432,4 +436,165 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The shared secret test tokens are signed with (HS256).
+pub const JWT_SECRET: &str = "e2e-hs256-secret-not-for-production";
+
+/// A bearer token for `email` in `groups`, valid for `ttl_seconds` (negative: expired).
+pub fn token(email: &str, groups: &[&str], ttl_seconds: i64) -> String {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let claims = serde_json::json!({
+        "email": email, "groups": groups, "iss": "https://idp.example.test",
+        "aud": "pam-aws", "exp": now + ttl_seconds, "iat": now,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("a key");
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token")
+}
+
+/// The `[auth]` section that accepts [`token`]s.
+pub fn jwt_auth_config() -> String {
+    format!(
+        "\n[auth]\nmode = \"jwt\"\nhs256_secret = \"{JWT_SECRET}\"\nissuer = \"https://idp.example.test\"\n\
+         audience = \"pam-aws\"\nadmin_groups = [\"pam-admins\"]\n"
+    )
+}
+
+/// An HTTP answer: status and JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+/// One request with an optional bearer token and JSON body.
+pub fn request(method: &str, url: &str, bearer: Option<&str>, body: Option<&Value>) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = bearer {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+        None => builder.body(String::new()),
+    }
+    .expect("a request");
+    let response = agent
+        .run(request)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let mut text = String::new();
+    response
+        .into_body()
+        .into_reader()
+        .read_to_string(&mut text)
+        .expect("reading a response");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {url} answered non-JSON ({e}): {text}"));
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// A REST server process (`pam-aws serve` or upstream `wasmtime serve`)
+/// on a free port; stopped with SIGTERM when dropped.
+pub struct Server {
+    pub url: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `command`, which must listen on `port`; stderr goes to `log`.
+    pub fn start(mut command: Command, port: u16, log: PathBuf) -> Server {
+        let file = std::fs::File::create(&log).expect("a log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting the server");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let health = format!("{url}/healthz");
+        while ureq::get(&health).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not come up: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            url,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Sends SIGTERM and waits; the exit status and everything it logged.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        let Some(mut child) = self.child.take() else {
+            return (None, String::new());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().ok().and_then(|s| s.code());
+        (
+            status,
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Pam {
+    /// `pam-aws serve` with this operator's config and store.
+    pub fn serve(&self) -> Server {
+        let port = free_port();
+        let mut command = self.command();
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        Server::start(command, port, self.dir.path().join("serve.log"))
+    }
+}
+
+/// Upstream `wasmtime` 48.0.8, as `scripts/setup` installs it.
+pub fn wasmtime_cli() -> PathBuf {
+    let path = std::env::var_os("PAM_AWS_WASMTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
+                });
+            cache.join("pam-aws/wasmtime-48.0.8/bin/wasmtime")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup first",
+        path.display()
+    );
+    path
 }

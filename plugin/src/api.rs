@@ -781,4 +781,85 @@ mod tests {
         assert_eq!(status_of(&Error::Timeout("slow".into())), 504);
         assert_eq!(status_of(&Error::Upstream("reset".into())), 502);
     }
+
+    /// docs/openapi.json lists exactly the routes served, and its record
+    /// schemas have exactly the fields the API writes.
+    #[test]
+    fn the_openapi_document_matches_the_api() {
+        let doc: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in ["get", "post", "put", "delete", "patch"] {
+                if let Some(operation) = item.get(method) {
+                    documented.push((method.to_uppercase(), path.clone()));
+                    if path != "/healthz" {
+                        assert!(
+                            operation["responses"].get("401").is_some(),
+                            "{method} {path}: 401"
+                        );
+                    }
+                }
+            }
+        }
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+
+        let fake = host();
+        allow(&fake, &["alice@example.com"]);
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+        let grant = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            ALICE,
+            "",
+        )
+        .body;
+        let samples = [
+            (
+                "Resource",
+                call(&fake, "GET", "/v1/resources/prod", ADMIN, "").body,
+            ),
+            (
+                "Account",
+                call(&fake, "GET", "/v1/resources/prod/accounts/admin", ADMIN, "").body,
+            ),
+            ("Session", grant["session"].clone()),
+            ("AccessGrant", grant.clone()),
+            (
+                "AuditEvent",
+                call(&fake, "GET", "/v1/audit?limit=1", ADMIN, "").body[0].clone(),
+            ),
+            (
+                "Error",
+                call(&fake, "GET", "/v1/resources/nope", ADMIN, "").body,
+            ),
+        ];
+        for (name, sample) in samples {
+            let schema = &doc["components"]["schemas"][name];
+            let mut properties: Vec<&String> =
+                schema["properties"].as_object().unwrap().keys().collect();
+            let mut fields: Vec<&String> = sample.as_object().unwrap().keys().collect();
+            let mut required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            properties.sort();
+            fields.sort();
+            required.sort();
+            assert_eq!(properties, fields, "{name}");
+            assert_eq!(
+                required,
+                fields.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+                "{name}"
+            );
+        }
+    }
 }

@@ -236,3 +236,44 @@ fn the_written_component_runs_under_upstream_wasmtime_serve() {
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(request("POST", &access, None, None).status, 401);
 }
+
+/// schemathesis generates requests from docs/openapi.json and checks every
+/// answer: no 5xx, and status codes, content types and bodies as documented.
+#[test]
+fn schemathesis_finds_no_server_error_or_schema_violation() {
+    let pam = Pam::with_config(&format!(
+        "iam_endpoint = \"{}\"\n{}",
+        world().moto,
+        jwt_auth_config()
+    ));
+    create_allowed_account(&pam);
+    let server = pam.serve();
+    // An administrator whose session name moto's Target Role trusts, so
+    // generated access requests can succeed too.
+    let admin = token(ALICE, &["pam-admins"], 3600);
+    let report = pam.dir.path().join("schemathesis.xml");
+    let output = Command::new(root().join(".venv/bin/schemathesis"))
+        .args(["run", root().join("docs/openapi.json").to_str().unwrap()])
+        .args(["--url", &server.url])
+        .args(["--header", &format!("Authorization: Bearer {admin}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "30", "--seed", "20261129", "--workers", "2"])
+        .args(["--report", "junit", "--report-junit-path", report.to_str().unwrap()])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("running schemathesis (installed by scripts/setup)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // It really exercised the API: every operation was tested.
+    let junit = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(junit.matches("<testcase").count() >= 13, "{junit}");
+}

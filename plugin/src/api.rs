@@ -491,6 +491,21 @@ mod tests {
         handle(fake, request)
     }
 
+    /// `POST …/access` on prod/admin as `who`.
+    fn access(fake: &Fake, who: Option<(&str, &str)>) -> Response {
+        call(
+            fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            who,
+            "",
+        )
+    }
+
+    fn status(fake: &Fake, method: &str, target: &str, who: Option<(&str, &str)>) -> u16 {
+        call(fake, method, target, who, "").status
+    }
+
     const ADMIN: Option<(&str, &str)> = Some(("root@example.com", "pam-admins"));
     const ALICE: Option<(&str, &str)> = Some(("alice@example.com", "dev"));
 
@@ -513,7 +528,7 @@ mod tests {
     #[test]
     fn health_needs_no_identity_and_everything_else_does() {
         let fake = host();
-        assert_eq!(call(&fake, "GET", "/healthz", None, "").status, 200);
+        assert_eq!(status(&fake, "GET", "/healthz", None), 200);
         let refused = call(&fake, "GET", "/v1/resources", None, "");
         assert_eq!(refused.status, 401);
         assert_eq!(refused.body["error"]["kind"], "unauthenticated");
@@ -528,7 +543,7 @@ mod tests {
     #[test]
     fn unknown_routes_and_methods_are_404_and_405() {
         let fake = host();
-        assert_eq!(call(&fake, "GET", "/v2/nothing", ADMIN, "").status, 404);
+        assert_eq!(status(&fake, "GET", "/v2/nothing", ADMIN), 404);
         let wrong = call(&fake, "PUT", "/v1/resources/prod", ADMIN, "");
         assert_eq!(wrong.status, 405);
         assert!(
@@ -543,13 +558,7 @@ mod tests {
         let fake = host();
         allow(&fake, &["@example.com"]);
         answer_a_grant(&fake, "2027-01-15T08:30:00Z");
-        let granted = call(
-            &fake,
-            "POST",
-            "/v1/resources/prod/accounts/admin/access",
-            ALICE,
-            "",
-        );
+        let granted = access(&fake, ALICE);
         assert_eq!(granted.status, 200, "{:?}", granted.body);
         assert!(
             granted.body["url"]
@@ -560,13 +569,7 @@ mod tests {
         assert_eq!(granted.body["session"]["user"], "alice@example.com");
 
         let outsider = Some(("mallory@evil.test", "dev"));
-        let denied = call(
-            &fake,
-            "POST",
-            "/v1/resources/prod/accounts/admin/access",
-            outsider,
-            "",
-        );
+        let denied = access(&fake, outsider);
         assert_eq!(denied.status, 403);
         assert_eq!(denied.body["error"]["kind"], "forbidden");
         let event = last_audit(&fake);
@@ -584,10 +587,9 @@ mod tests {
     #[test]
     fn an_empty_policy_admits_only_administrators() {
         let fake = host();
-        let path = "/v1/resources/prod/accounts/admin/access";
-        assert_eq!(call(&fake, "POST", path, ALICE, "").status, 403);
+        assert_eq!(access(&fake, ALICE).status, 403);
         answer_a_grant(&fake, "2027-01-15T08:30:00Z");
-        assert_eq!(call(&fake, "POST", path, ADMIN, "").status, 200);
+        assert_eq!(access(&fake, ADMIN).status, 200);
     }
 
     #[test]
@@ -602,24 +604,14 @@ mod tests {
             ("resource.create", Outcome::Denied)
         );
         assert_eq!(
-            call(
-                &fake,
-                "DELETE",
-                "/v1/resources/prod/accounts/admin",
-                ALICE,
-                ""
-            )
-            .status,
+            status(&fake, "DELETE", "/v1/resources/prod/accounts/admin", ALICE),
             403
         );
-        assert_eq!(call(&fake, "GET", "/v1/audit", ALICE, "").status, 403);
-        assert_eq!(
-            call(&fake, "GET", "/v1/audit?limit=5", ADMIN, "").status,
-            200
-        );
+        assert_eq!(status(&fake, "GET", "/v1/audit", ALICE), 403);
+        assert_eq!(status(&fake, "GET", "/v1/audit?limit=5", ADMIN), 200);
         // The refusals changed nothing.
         assert_eq!(
-            call(&fake, "GET", "/v1/resources/prod/accounts/admin", ADMIN, "").status,
+            status(&fake, "GET", "/v1/resources/prod/accounts/admin", ADMIN),
             200
         );
     }
@@ -629,10 +621,7 @@ mod tests {
         let fake = host();
         let listed = call(&fake, "GET", "/v1/resources", ALICE, "");
         assert_eq!(listed.body, json!([]), "no account allows alice yet");
-        assert_eq!(
-            call(&fake, "GET", "/v1/resources/prod", ALICE, "").status,
-            404
-        );
+        assert_eq!(status(&fake, "GET", "/v1/resources/prod", ALICE), 404);
         allow(&fake, &["alice@example.com"]);
         assert_eq!(
             call(&fake, "GET", "/v1/resources", ALICE, "").body[0]["name"],
@@ -644,18 +633,12 @@ mod tests {
         );
 
         answer_a_grant(&fake, "2027-01-15T08:30:00Z");
-        let granted = call(
-            &fake,
-            "POST",
-            "/v1/resources/prod/accounts/admin/access",
-            ALICE,
-            "",
-        );
+        let granted = access(&fake, ALICE);
         let id = granted.body["session"]["id"].as_str().unwrap().to_string();
         let bob = Some(("bob@example.com", "dev"));
         assert_eq!(call(&fake, "GET", "/v1/sessions", bob, "").body, json!([]));
         assert_eq!(
-            call(&fake, "GET", "/v1/sessions?user=alice@example.com", bob, "").status,
+            status(&fake, "GET", "/v1/sessions?user=alice@example.com", bob),
             403
         );
         assert_eq!(
@@ -663,7 +646,7 @@ mod tests {
             id.as_str()
         );
         let revoke = format!("/v1/sessions/{id}/revoke");
-        assert_eq!(call(&fake, "POST", &revoke, bob, "").status, 403);
+        assert_eq!(status(&fake, "POST", &revoke, bob), 403);
         assert_eq!(last_audit(&fake).action, "session.revoke");
     }
 
@@ -709,14 +692,8 @@ mod tests {
             .headers
             .insert("x-pam-gateway-secret", "gw-secret".parse().unwrap());
         assert_eq!(handle(&fake, request).status, 415);
-        assert_eq!(
-            call(&fake, "GET", "/v1/audit?limit=0", ADMIN, "").status,
-            400
-        );
-        assert_eq!(
-            call(&fake, "GET", "/v1/sessions?colour=red", ADMIN, "").status,
-            400
-        );
+        assert_eq!(status(&fake, "GET", "/v1/audit?limit=0", ADMIN), 400);
+        assert_eq!(status(&fake, "GET", "/v1/sessions?colour=red", ADMIN), 400);
         assert!(fake.sent.borrow().is_empty(), "nothing reached AWS");
     }
 
@@ -742,14 +719,7 @@ mod tests {
             .collect();
         assert_eq!(names, [json!("shared"), json!("prod")]);
         assert_eq!(
-            call(
-                &fake,
-                "DELETE",
-                "/v1/resources/shared/accounts/ro",
-                ADMIN,
-                ""
-            )
-            .status,
+            status(&fake, "DELETE", "/v1/resources/shared/accounts/ro", ADMIN),
             409
         );
         answer_a_grant(&fake, "2027-01-15T08:15:00Z");
@@ -812,14 +782,7 @@ mod tests {
         let fake = host();
         allow(&fake, &["alice@example.com"]);
         answer_a_grant(&fake, "2027-01-15T08:30:00Z");
-        let grant = call(
-            &fake,
-            "POST",
-            "/v1/resources/prod/accounts/admin/access",
-            ALICE,
-            "",
-        )
-        .body;
+        let grant = access(&fake, ALICE).body;
         let samples = [
             (
                 "Resource",

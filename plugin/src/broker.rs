@@ -888,7 +888,9 @@ fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Fake, RESOURCE_ROLE, TARGET_ROLE, answer_a_grant, assumed, fake, seed};
+    use crate::testing::{
+        Fake, RESOURCE_ROLE, TARGET_ROLE, answer_a_grant, assumed, fake, hop1_answer, seed,
+    };
     use std::collections::HashMap;
 
     fn form(request: &http::Request<Vec<u8>>) -> HashMap<String, String> {
@@ -1019,15 +1021,9 @@ mod tests {
         seed(&fake);
         let denied = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error>\
                       <RequestId>req-denied</RequestId></ErrorResponse>";
-        fake.answers.borrow_mut().extend([
-            assumed(
-                "PamResourceRole",
-                "ASIAHOP1",
-                "2027-01-15T08:15:00Z",
-                "req-1",
-            ),
-            (403, denied.to_string()),
-        ]);
+        fake.answers
+            .borrow_mut()
+            .extend([hop1_answer(), (403, denied.to_string())]);
         let broker = Broker::new(&fake);
         let Err(Error::Aws(e)) = broker.access(alice()) else {
             panic!("expected AccessDenied")
@@ -1045,12 +1041,7 @@ mod tests {
                          <RequestId>req-throttled</RequestId></ErrorResponse>";
         fake.answers.borrow_mut().extend([
             (400, throttled.to_string()),
-            assumed(
-                "PamResourceRole",
-                "ASIAHOP1",
-                "2027-01-15T08:15:00Z",
-                "req-1",
-            ),
+            hop1_answer(),
             (502, "<html>bad gateway</html>".to_string()),
             assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
             (200, r#"{"SigninToken":"tok"}"#.to_string()),

@@ -130,15 +130,20 @@ pub fn seed(fake: &Fake) {
         .unwrap();
 }
 
+/// A successful hop 1 (request id `req-1`).
+pub fn hop1_answer() -> (u16, String) {
+    assumed(
+        "PamResourceRole",
+        "ASIAHOP1",
+        "2027-01-15T08:15:00Z",
+        "req-1",
+    )
+}
+
 /// Scripts hop 1, hop 2 (expiring at `expiration`) and a sign-in token.
 pub fn answer_a_grant(fake: &Fake, expiration: &str) {
     fake.answers.borrow_mut().extend([
-        assumed(
-            "PamResourceRole",
-            "ASIAHOP1",
-            "2027-01-15T08:15:00Z",
-            "req-1",
-        ),
+        hop1_answer(),
         assumed("PamTarget", "ASIAHOP2", expiration, "req-2"),
         (200, r#"{"SigninToken":"tok"}"#.to_string()),
     ]);

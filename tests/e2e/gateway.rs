@@ -277,3 +277,45 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     let junit = std::fs::read_to_string(&report).unwrap_or_default();
     assert!(junit.matches("<testcase").count() >= 13, "{junit}");
 }
+
+/// RS256 with a PEM public key and ES256 with a static JWKS, with tokens
+/// from an independent JWT implementation (joserfc); forgeries are 401.
+#[test]
+fn public_key_and_jwks_verification_accept_real_tokens_and_refuse_forgeries() {
+    let output = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("tests/support/make_tokens.py"))
+        .arg(ALICE)
+        .output()
+        .expect("running make_tokens.py");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let made: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let toml_string = |value: &Value| serde_json::to_string(value).unwrap();
+    let statuses = |auth: String, tokens: &[&str]| -> Vec<u16> {
+        let pam = Pam::with_config(&format!("\n[auth]\nmode = \"jwt\"\n{auth}\n"));
+        let server = pam.serve();
+        let url = format!("{}/v1/resources", server.url);
+        tokens
+            .iter()
+            .map(|name| request("GET", &url, made[name].as_str(), None).status)
+            .collect()
+    };
+
+    let pem = format!("public_key = {}", toml_string(&made["rsa_public_pem"]));
+    assert_eq!(
+        statuses(pem, &["rs256", "hs256_confused", "es256"]),
+        [200, 401, 401]
+    );
+
+    let jwks = format!(
+        "jwks = {}",
+        toml_string(&json!(made["ec_jwks"].to_string()))
+    );
+    assert_eq!(
+        statuses(jwks, &["es256", "es256_unknown_kid", "rs256"]),
+        [200, 401, 401]
+    );
+}

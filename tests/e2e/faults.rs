@@ -272,3 +272,24 @@ fn source_identity_is_set_on_hop_1_when_the_resource_asks() {
             .is_none()
     );
 }
+
+/// `pam-aws serve` bounds every request by `[server] request_timeout`: a
+/// stalled STS answer becomes a JSON 504 and the server keeps serving.
+#[test]
+fn the_server_answers_504_when_a_request_outlives_its_deadline() {
+    let auth = jwt_auth_config();
+    let (fake, pam) = set_up(&format!(
+        "max_attempts = 1\n[server]\nrequest_timeout = \"1s\"\n{auth}"
+    ));
+    let server = pam.serve();
+    fake.script("sts", json!([{"delay": 4}]));
+    let admin = token(ALICE, &["pam-admins"], 300);
+    let access = format!("{}/v1/resources/f/accounts/a/access", server.url);
+    let started = std::time::Instant::now();
+    let answer = request("POST", &access, Some(&admin), None);
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert_eq!(answer.body["error"]["kind"], "timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let health = request("GET", &format!("{}/healthz", server.url), None, None);
+    assert_eq!(health.status, 200);
+}

@@ -42,7 +42,7 @@ struct Shared {
     egress: Egress,
     request_timeout: Duration,
     /// One permit per pooled instance slot: excess requests wait their turn.
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     warned: AtomicBool,
 }
 
@@ -72,7 +72,7 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
             config.egress.response_timeout,
         ),
         request_timeout: server.request_timeout,
-        slots: Semaphore::new(server.max_concurrency as usize),
+        slots: Arc::new(Semaphore::new(server.max_concurrency as usize)),
         warned: AtomicBool::new(false),
         runtime,
     });
@@ -195,7 +195,8 @@ async fn run(
     shared: &Shared,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    let _slot = shared.slots.acquire().await?;
+    // Held until the guest is done, body included: one permit, one pool slot.
+    let slot = shared.slots.clone().acquire_owned().await?;
     let mut vars = shared.vars.clone();
     if let Some(provider) = &shared.credentials {
         // The provider caches and refreshes (instance and container roles).
@@ -223,21 +224,43 @@ async fn run(
         .new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
     // The guest keeps writing the body after it hands over the response.
-    let task = tokio::spawn(async move {
-        plugin
+    let mut task = AbortOnDrop(Some(tokio::spawn(async move {
+        let result = plugin
             .wasi_http_incoming_handler()
             .call_handle(&mut store, incoming, outparam)
-            .await
-    });
+            .await;
+        drop(slot);
+        result
+    })));
     match receiver.await {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(response)) => {
+            task.0 = None;
+            Ok(response)
+        }
         Ok(Err(code)) => anyhow::bail!("the component answered with an error: {code:?}"),
         // No response was set: the guest trapped (deadline, memory) or returned early.
-        Err(_) => match task.await {
-            Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
-            Ok(Ok(())) => anyhow::bail!("the component set no response"),
-            Err(e) => Err(anyhow::Error::from(e).context("the request task failed")),
-        },
+        Err(_) => {
+            let Some(handle) = task.0.take() else {
+                anyhow::bail!("the component set no response");
+            };
+            match handle.await {
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
+                Ok(Ok(())) => anyhow::bail!("the component set no response"),
+                Err(e) => Err(anyhow::Error::from(e).context("the request task failed")),
+            }
+        }
+    }
+}
+
+/// Stops the guest when its request is abandoned (the deadline passed, or
+/// the client went away) instead of letting it run on in the background.
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
     }
 }
 

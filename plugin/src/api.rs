@@ -5,7 +5,7 @@
 use crate::broker::Broker;
 use crate::error::{Result, invalid};
 use crate::identity::{Auth, Identity, Unauthenticated};
-use crate::model::{AccessRequest, Error, NewAccount, NewResource, SessionFilter};
+use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource, SessionFilter};
 use crate::platform::Platform;
 use crate::policy;
 use http::{HeaderMap, Method};
@@ -128,9 +128,11 @@ pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
         Ok(caller) => caller,
         Err(Unauthenticated(why)) => {
             let mut response = Response::failure(401, "unauthenticated", why);
-            response
-                .headers
-                .push(("www-authenticate", "Bearer realm=\"pam-aws\"".to_string()));
+            if auth.wants_bearer_token() {
+                response
+                    .headers
+                    .push(("www-authenticate", "Bearer realm=\"pam-aws\"".to_string()));
+            }
             return response;
         }
     };
@@ -345,7 +347,7 @@ impl<P: Platform> Call<'_, P> {
     }
 
     /// Accounts under `resource` (or all) this caller may use.
-    fn visible_accounts(&self, resource: Option<&str>) -> Result<Vec<crate::model::Account>> {
+    fn visible_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
         let mut accounts = self.broker.list_accounts(resource)?;
         accounts.retain(|a| policy::may_use(&self.caller, a));
         Ok(accounts)
@@ -533,10 +535,11 @@ mod tests {
         assert_eq!(refused.status, 401);
         assert_eq!(refused.body["error"]["kind"], "unauthenticated");
         assert!(
-            refused
+            !refused
                 .headers
                 .iter()
-                .any(|(n, _)| *n == "www-authenticate")
+                .any(|(n, _)| *n == "www-authenticate"),
+            "trusted-header callers are not asked for a bearer token"
         );
     }
 

@@ -1,7 +1,7 @@
 //! Who is asking the REST API. The gateway authenticates; the component
 //! verifies: a bearer token signed with a configured key (`jwt`), or the
 //! identity headers a gateway sets beside a shared secret (`trusted-header`).
-//! No identity is never a default user.
+//! A request without a verified identity is refused, never given a default user.
 
 use crate::error::{Result, config};
 use crate::platform::Platform;
@@ -115,6 +115,11 @@ impl Auth {
             .map(str::to_string)
             .collect();
         Ok(Auth { mode, admin_groups })
+    }
+
+    /// Whether callers present bearer tokens (401s then say so).
+    pub fn wants_bearer_token(&self) -> bool {
+        matches!(self.mode, Mode::Jwt(_))
     }
 
     /// The caller, from the request's headers.

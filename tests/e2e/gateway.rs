@@ -63,7 +63,9 @@ fn pam_aws_serve_grants_allowed_users_refuses_the_rest_and_logs_each_request() {
     };
 
     // No identity, or a bad one, is 401 and never a default user.
-    assert_eq!(call("POST", &access, None, None).status, 401);
+    let anonymous = call("POST", &access, None, None);
+    assert_eq!(anonymous.status, 401);
+    assert!(header(&anonymous, "www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
     let expired = token(ALICE, &["dev"], -600);
     let refused = call("POST", &access, Some(&expired), None);
     assert_eq!(refused.status, 401);

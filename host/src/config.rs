@@ -100,6 +100,26 @@ impl Default for ServerSection {
     }
 }
 
+impl ServerSection {
+    /// Limits that would stall or starve the server are refused up front.
+    pub fn check(&self) -> Result<()> {
+        if !(1..=1024).contains(&self.max_concurrency) {
+            anyhow::bail!(
+                "[server] max_concurrency must be from 1 to 1024, not {}",
+                self.max_concurrency
+            );
+        }
+        let timeout = self.request_timeout;
+        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+            anyhow::bail!(
+                "[server] request_timeout must be from 1s to 10m, not {}",
+                humantime_serde::re::humantime::format_duration(timeout)
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogSection {
@@ -296,6 +316,20 @@ admin_groups = ["pam-admins"]
         assert!(vars.contains(&("sts-region".into(), "eu-west-1".into())));
         assert!(vars.contains(&("external-id".into(), "my-project-id".into())));
         assert!(vars.contains(&("admin-groups".into(), "pam-admins".into())));
+    }
+
+    #[test]
+    fn server_limits_that_would_stall_are_refused() {
+        let parse = |text: &str| toml::from_str::<Config>(text).unwrap().server.check();
+        assert!(parse("[server]\nmax_concurrency = 16\nrequest_timeout = \"30s\"").is_ok());
+        let zero = parse("[server]\nmax_concurrency = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("max_concurrency"), "{zero}");
+        let instant = parse("[server]\nrequest_timeout = \"10ms\"")
+            .unwrap_err()
+            .to_string();
+        assert!(instant.contains("request_timeout"), "{instant}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ struct Shared {
 
 pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Result<()> {
     let server = &config.server;
+    server.check()?;
     let listen = listen
         .or_else(|| server.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());

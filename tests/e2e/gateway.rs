@@ -153,6 +153,17 @@ fn pam_aws_serve_grants_allowed_users_refuses_the_rest_and_logs_each_request() {
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(revoked.body["status"], "revoked");
 
+    // Oversized bodies are refused before they are parsed.
+    let huge = json!({"name": "x".repeat(70 * 1024)});
+    let too_large = call(
+        "POST",
+        &format!("{base}/v1/resources"),
+        Some(&admin),
+        Some(&huge),
+    );
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
+    assert_eq!(too_large.body["error"]["kind"], "payload_too_large");
+
     // Unknown routes and methods.
     assert_eq!(
         call("GET", &format!("{base}/v1/nothing"), Some(&admin), None).status,

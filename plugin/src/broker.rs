@@ -41,21 +41,17 @@ struct RoleCall<'a> {
 }
 
 impl<'a> RoleCall<'a> {
-    /// Hop 1: the Resource Role, for as short as STS allows, with
-    /// SourceIdentity (the session name) when the resource opts in.
-    fn resource_role(
-        role: &'a RoleArn,
-        session_name: &'a str,
-        external_id: &'a str,
-        source_identity: bool,
-    ) -> Self {
+    /// Hop 1: `resource`'s role (parsed as `role`), for as short as STS
+    /// allows, with its external id, and SourceIdentity (the session name)
+    /// when the resource opts in.
+    fn resource_role(resource: &'a Resource, role: &'a RoleArn, session_name: &'a str) -> Self {
         RoleCall {
             hop: Hop::ResourceRole,
             role,
             session_name,
-            external_id,
+            external_id: &resource.external_id,
             duration_seconds: HOP1_SECONDS,
-            source_identity: source_identity.then_some(session_name),
+            source_identity: resource.source_identity.then_some(session_name),
         }
     }
 
@@ -164,12 +160,7 @@ impl<P: Platform> Broker<P> {
             None,
             |trail| {
                 // Prove hop 1 works before anything is stored.
-                let hop1 = RoleCall::resource_role(
-                    &arn,
-                    VALIDATION_SESSION,
-                    &resource.external_id,
-                    resource.source_identity,
-                );
+                let hop1 = RoleCall::resource_role(&resource, &arn, VALIDATION_SESSION);
                 self.assume_resource_role(&settings, hop1, trail)?;
                 self.records().put(&key, &resource)?;
                 trail.detail = format!("Resource Role {} assumed and stored", resource.role_arn);
@@ -246,12 +237,7 @@ impl<P: Platform> Broker<P> {
             Some(&account.name),
             |trail| {
                 // Prove both hops work, with the account's duration, before storing.
-                let hop1 = RoleCall::resource_role(
-                    &resource_arn,
-                    VALIDATION_SESSION,
-                    &resource.external_id,
-                    resource.source_identity,
-                );
+                let hop1 = RoleCall::resource_role(&resource, &resource_arn, VALIDATION_SESSION);
                 let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 let hop2 = RoleCall::target_role(
                     &arn,
@@ -431,12 +417,7 @@ impl<P: Platform> Broker<P> {
             Some(&target.account.name),
             |trail| {
                 // Hop 1: the Resource Role, signed with the base credentials.
-                let hop1 = RoleCall::resource_role(
-                    &resource_arn,
-                    &session_name,
-                    &resource.external_id,
-                    resource.source_identity,
-                );
+                let hop1 = RoleCall::resource_role(&resource, &resource_arn, &session_name);
                 let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
                 let hop2 = RoleCall::target_role(
@@ -555,12 +536,7 @@ impl<P: Platform> Broker<P> {
             Some(&resource_name),
             Some(&account_name),
             |trail| {
-                let hop1 = RoleCall::resource_role(
-                    &resource_arn,
-                    REVOCATION_SESSION,
-                    &resource.external_id,
-                    resource.source_identity,
-                );
+                let hop1 = RoleCall::resource_role(&resource, &resource_arn, REVOCATION_SESSION);
                 let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
                 let iam = iam::endpoint(target.partition, settings.iam_endpoint.as_deref());
                 let existing = self.send_retrying(

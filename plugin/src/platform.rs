@@ -14,20 +14,12 @@ pub trait KeyValue {
 }
 
 /// Why a request got no answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum SendError {
     /// Connecting or waiting for the answer took too long.
     TimedOut(String),
     /// Anything else: refused, reset, unreachable, too large.
     Failed(String),
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::TimedOut(why) | SendError::Failed(why) => f.write_str(why),
-        }
-    }
 }
 
 pub trait Platform {

@@ -312,43 +312,39 @@ impl<P: Platform> Broker<P> {
 
     /// Hop 1, hop 2, then a console sign-in URL for hop 2's credentials.
     pub fn access(&self, request: AccessRequest) -> Result<AccessGrant> {
-        let (url, session) = self.chained(&request, "access", |settings, target, hop2| {
-            // The request's region and page win over the account's.
-            let region = request
-                .region
-                .as_deref()
-                .or(target.account.region.as_deref());
-            let service = request
-                .service
-                .as_deref()
-                .or(target.account.service.as_deref());
-            let partition = target.role.partition;
-            // Sign-in token for hop 2's credentials, then the login URL.
-            let federation_endpoint = settings.federation_endpoint(partition);
-            let token = self.signin_token(settings, &federation_endpoint, &hop2.credentials)?;
-            let destination = partition.console_destination(region, service);
-            federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)
-        })?;
-        Ok(AccessGrant { url, session })
+        self.console_grant(request, None)
     }
 
     /// `access` for a REST caller: the account's `allow` policy decides,
     /// and a refusal is audited as `access.deny`.
     pub fn access_as(&self, caller: &Identity, request: AccessRequest) -> Result<AccessGrant> {
-        let account = self.get_account(&request.resource, &request.account)?;
-        if !policy::may_use(caller, &account) {
-            return Err(self.refuse(
-                &caller.email,
-                "access",
-                Some(&request.resource),
-                Some(&request.account),
-                format!(
-                    "{} is not allowed to use account {}/{} (not in its allow policy)",
-                    caller.email, request.resource, request.account
-                ),
-            ));
-        }
-        self.access(request)
+        self.console_grant(request, Some(caller))
+    }
+
+    fn console_grant(
+        &self,
+        request: AccessRequest,
+        caller: Option<&Identity>,
+    ) -> Result<AccessGrant> {
+        let (url, session) =
+            self.chained(&request, caller, "access", |settings, target, hop2| {
+                // The request's region and page win over the account's.
+                let region = request
+                    .region
+                    .as_deref()
+                    .or(target.account.region.as_deref());
+                let service = request
+                    .service
+                    .as_deref()
+                    .or(target.account.service.as_deref());
+                let partition = target.role.partition;
+                // Sign-in token for hop 2's credentials, then the login URL.
+                let federation_endpoint = settings.federation_endpoint(partition);
+                let token = self.signin_token(settings, &federation_endpoint, &hop2.credentials)?;
+                let destination = partition.console_destination(region, service);
+                federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)
+            })?;
+        Ok(AccessGrant { url, session })
     }
 
     /// Records a refusal by policy as a denied audit event and returns it.
@@ -371,9 +367,10 @@ impl<P: Platform> Broker<P> {
     /// Hop 1 and hop 2 without the console: hop 2's credentials, for the
     /// AWS CLI's `credential_process`. Recorded and audited like `access`.
     pub fn credentials(&self, request: AccessRequest) -> Result<CredentialsGrant> {
-        let (credentials, session) = self.chained(&request, "credentials", |_, _, hop2| {
-            Ok(hop2.credentials.clone())
-        })?;
+        let (credentials, session) =
+            self.chained(&request, None, "credentials", |_, _, hop2| {
+                Ok(hop2.credentials.clone())
+            })?;
         Ok(CredentialsGrant {
             access_key_id: credentials.access_key_id().to_string(),
             secret_access_key: credentials.secret_access_key().to_string(),
@@ -383,17 +380,33 @@ impl<P: Platform> Broker<P> {
         })
     }
 
-    /// The chain both grants share: hop 1 (Resource Role), hop 2 (Target
-    /// Role, the user's session name, the account's duration), `finish`
-    /// with hop 2's credentials, then the session record and audit event.
+    /// The chain both grants share: the account's policy when a REST
+    /// `caller` asks, hop 1 (Resource Role), hop 2 (Target Role, the user's
+    /// session name, the account's duration), `finish` with hop 2's
+    /// credentials, then the session record and audit event.
     fn chained<T>(
         &self,
         request: &AccessRequest,
+        caller: Option<&Identity>,
         action: &str,
         finish: impl FnOnce(&Settings, &Target, &AssumedRole) -> Result<T>,
     ) -> Result<(T, Session)> {
         validate::email("user", &request.user)?;
         let account = self.get_account(&request.resource, &request.account)?;
+        if let Some(caller) = caller
+            && !policy::may_use(caller, &account)
+        {
+            return Err(self.refuse(
+                &caller.email,
+                action,
+                Some(&request.resource),
+                Some(&request.account),
+                format!(
+                    "{} is not allowed to use account {}/{} (not in its allow policy)",
+                    caller.email, request.resource, request.account
+                ),
+            ));
+        }
         let resource = self.get_resource(&request.resource)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
         let target = Target {

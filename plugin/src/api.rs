@@ -91,23 +91,22 @@ pub fn status_of(error: &Error) -> u16 {
 
 /// One request, start to end. Never panics: every outcome is a JSON response.
 pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
-    let candidates: Vec<(&str, Vec<String>)> = ROUTES
+    // The routes whose pattern fits the path, with their captured segments.
+    let candidates: Vec<(&str, &str, Vec<String>)> = ROUTES
         .iter()
         .filter_map(|(method, pattern)| {
-            match_path(pattern, &request.path).map(|params| (*method, params))
+            match_path(pattern, &request.path).map(|params| (*method, *pattern, params))
         })
         .collect();
     if candidates.is_empty() {
         return Response::failure(404, "not_found", format!("no route {}", request.path));
     }
-    let Some(route) = ROUTES
+    let Some((_, route, params)) = candidates
         .iter()
-        .find(|(method, pattern)| {
-            *method == request.method.as_str() && match_path(pattern, &request.path).is_some()
-        })
-        .map(|(_, pattern)| *pattern)
+        .find(|(method, _, _)| *method == request.method.as_str())
+        .cloned()
     else {
-        let allowed: Vec<&str> = candidates.iter().map(|(m, _)| *m).collect();
+        let allowed: Vec<&str> = candidates.iter().map(|(method, _, _)| *method).collect();
         let mut response = Response::failure(
             405,
             "method_not_allowed",
@@ -116,7 +115,6 @@ pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
         response.headers.push(("allow", allowed.join(", ")));
         return response;
     };
-    let params = match_path(route, &request.path).unwrap_or_default();
     if route == "/healthz" {
         return Response::json(200, json!({"status": "ok"}));
     }

@@ -298,17 +298,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
 /// from an independent JWT implementation (joserfc); forgeries are 401.
 #[test]
 fn public_key_and_jwks_verification_accept_real_tokens_and_refuse_forgeries() {
-    let output = Command::new(root().join(".venv/bin/python"))
-        .arg(root().join("tests/support/make_tokens.py"))
-        .arg(ALICE)
-        .output()
-        .expect("running make_tokens.py");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let made: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let made = python_json("make_tokens.py", &[ALICE]);
     let toml_string = |value: &Value| serde_json::to_string(value).unwrap();
     let statuses = |auth: String, tokens: &[&str]| -> Vec<u16> {
         let pam = Pam::with_config(&format!("\n[auth]\nmode = \"jwt\"\n{auth}\n"));

@@ -78,6 +78,21 @@ fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
     }
 }
 
+/// Runs `tests/support/SCRIPT` with `args` and returns the JSON it prints.
+pub fn python_json(script: &str, args: &[&str]) -> Value {
+    let output = Command::new(python())
+        .arg(root().join("tests/support").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} prints JSON: {e}"))
+}
+
 /// What `moto_setup.py` created.
 pub struct World {
     pub moto: String,
@@ -112,19 +127,9 @@ pub fn world() -> &'static World {
             BOB,
             hashed.as_str(),
         ];
-        let output = Command::new(python())
-            .arg(root().join("tests/support/moto_setup.py"))
-            .args([moto.as_str(), EXTERNAL_ID])
-            .args(sessions)
-            .output()
-            .expect("running moto_setup.py");
-        assert!(
-            output.status.success(),
-            "moto_setup.py: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let setup: Value =
-            serde_json::from_slice(&output.stdout).expect("moto_setup.py prints JSON");
+        let mut args = vec![moto.as_str(), EXTERNAL_ID];
+        args.extend(sessions);
+        let setup = python_json("moto_setup.py", &args);
         let text = |key: &str| setup[key].as_str().expect(key).to_string();
         World {
             moto,

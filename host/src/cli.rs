@@ -237,9 +237,9 @@ pub fn main() -> i32 {
     match runtime.block_on(run(cli)) {
         Ok(printed) => {
             if json {
-                println!("{}", printed.json);
+                print_line(&printed.json.to_string());
             } else if !printed.text.is_empty() {
-                println!("{}", printed.text);
+                print_line(&printed.text);
             }
             0
         }
@@ -275,11 +275,19 @@ fn report(json: bool, failure: Failure) -> i32 {
             (1, message, body)
         }
     };
-    eprintln!("pam-aws: {message}");
+    eprintln!("pam-aws: {}", output::printable(&message));
     if json {
-        println!("{body}");
+        print_line(&body.to_string());
     }
     code
+}
+
+/// Prints to stdout; a reader that went away (`pam-aws audit | head`) is
+/// not an error worth a panic.
+fn print_line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// `RES/NAME` as its two halves.

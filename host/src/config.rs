@@ -88,6 +88,11 @@ pub struct ServerSection {
     pub request_timeout: Duration,
     /// Instances running at once; further requests wait for a slot.
     pub max_concurrency: u32,
+    /// Requests that may wait for a slot; past that they get a 503.
+    pub max_queue: u32,
+    /// The most a client may take to send its request body (a slow upload gets a 408).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerSection {
@@ -96,6 +101,8 @@ impl Default for ServerSection {
             listen: None,
             request_timeout: Duration::from_secs(60),
             max_concurrency: 64,
+            max_queue: 256,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -109,12 +116,22 @@ impl ServerSection {
                 self.max_concurrency
             );
         }
-        let timeout = self.request_timeout;
-        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+        if self.max_queue > 100_000 {
             anyhow::bail!(
-                "[server] request_timeout must be from 1s to 10m, not {}",
-                humantime_serde::re::humantime::format_duration(timeout)
+                "[server] max_queue must be from 0 to 100000, not {}",
+                self.max_queue
             );
+        }
+        for (key, value) in [
+            ("request_timeout", self.request_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value < Duration::from_secs(1) || value > Duration::from_secs(600) {
+                anyhow::bail!(
+                    "[server] {key} must be from 1s to 10m, not {}",
+                    humantime_serde::re::humantime::format_duration(value)
+                );
+            }
         }
         Ok(())
     }
@@ -142,7 +159,10 @@ pub struct AuthSection {
     pub trusted_header_groups: Option<String>,
     pub trusted_header_secret_name: Option<String>,
     pub trusted_header_secret: Option<String>,
-    pub admin_groups: Vec<String>,
+    /// Unset: `pam-admins`. Empty: nobody administers over the REST API.
+    pub admin_groups: Option<Vec<String>>,
+    /// The longest bearer-token lifetime accepted (humantime; default 24h).
+    pub max_token_lifetime: Option<String>,
 }
 
 impl Config {
@@ -162,13 +182,72 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        let mut config: Config =
-            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        let mut config =
+            Config::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if config.base_dir.as_os_str().is_empty() {
             config.base_dir = PathBuf::from(".");
         }
+        if config.holds_a_secret() && readable_by_others(path) {
+            tracing::warn!(
+                path = %path.display(),
+                "the config file holds a secret and is readable by other users: chmod 600 it"
+            );
+        }
         Ok(config)
+    }
+
+    /// The TOML text, checked. Errors name the line, the key and the rule,
+    /// never a value: a misspelt or unquoted secret must not be echoed.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Values TOML accepts but that cannot work.
+    fn check(&self) -> Result<(), String> {
+        for entry in &self.egress.allow {
+            if !is_host_port(entry) {
+                return Err(format!(
+                    "[egress] allow entries must be HOST or HOST:PORT (no scheme, path or spaces), not {:?}",
+                    crate::output::printable(entry)
+                ));
+            }
+        }
+        let limit = Duration::from_secs(600);
+        for (key, value) in [
+            ("connect_timeout", self.egress.connect_timeout),
+            ("response_timeout", self.egress.response_timeout),
+        ] {
+            if value < Duration::from_millis(100) || value > limit {
+                return Err(format!("[egress] {key} must be from 100ms to 10m"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the file names a credential or a shared secret.
+    fn holds_a_secret(&self) -> bool {
+        let auth = &self.auth;
+        [
+            &self.aws.secret_access_key,
+            &self.aws.session_token,
+            &auth.hs256_secret,
+            &auth.trusted_header_secret,
+        ]
+        .iter()
+        .any(|value| value.is_some())
+            || url::Url::parse(&self.store.url).is_ok_and(|url| url.password().is_some())
+    }
+
+    /// What one operation may take inside the component (`access_timeout`).
+    pub fn access_timeout(&self) -> Duration {
+        self.aws
+            .access_timeout
+            .as_deref()
+            .and_then(|text| humantime_serde::re::humantime::parse_duration(text).ok())
+            .unwrap_or(Duration::from_secs(30))
     }
 
     pub fn region(&self) -> &str {
@@ -239,6 +318,7 @@ impl Config {
             ("jwt-jwks", &self.auth.jwks),
             ("jwt-issuer", &self.auth.issuer),
             ("jwt-audience", &self.auth.audience),
+            ("jwt-max-lifetime", &self.auth.max_token_lifetime),
             ("jwt-email-claim", &self.auth.email_claim),
             ("jwt-groups-claim", &self.auth.groups_claim),
             ("trusted-header-user", &self.auth.trusted_header_user),
@@ -257,8 +337,8 @@ impl Config {
         if let Some(attempts) = self.aws.max_attempts {
             vars.push(("sts-max-attempts".to_string(), attempts.to_string()));
         }
-        if !self.auth.admin_groups.is_empty() {
-            vars.push(("admin-groups".to_string(), self.auth.admin_groups.join(",")));
+        if let Some(groups) = &self.auth.admin_groups {
+            vars.push(("admin-groups".to_string(), groups.join(",")));
         }
         vars
     }
@@ -276,9 +356,138 @@ impl Config {
     }
 }
 
+/// `host` or `host:port`, as the egress allow-list compares them.
+fn is_host_port(entry: &str) -> bool {
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (entry, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !host.starts_with(['.', '-']);
+    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
+/// Where and why TOML refused the text: line, key and rule. toml's own
+/// message quotes the offending line and sometimes the value, so only its
+/// rule is kept, with anything quoted in it cut out.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let place = error.span().map(|span| {
+        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+        let line_text = text.lines().nth(line - 1).unwrap_or_default();
+        match line_text.split_once('=') {
+            Some((key, _)) => format!("line {line}, key {}", key.trim()),
+            None => format!("line {line}"),
+        }
+    });
+    let message = error.message();
+    let rule = if message.starts_with("unknown field") {
+        // Names only: the key written and the keys allowed.
+        message.to_string()
+    } else {
+        unquote(message)
+    };
+    let rule = rule.lines().next().unwrap_or_default().to_string();
+    match place {
+        Some(place) => format!("{place}: {rule}"),
+        None => rule,
+    }
+}
+
+/// `text` with whatever stands between quotes or backticks replaced by `…`.
+fn unquote(text: &str) -> String {
+    let mut out = String::new();
+    let mut open: Option<char> = None;
+    for c in text.chars() {
+        match open {
+            Some(quote) if c == quote => {
+                out.push_str("…");
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' || c == '\'' => {
+                out.push(c);
+                open = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_name_line_and_key_but_never_a_value() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        for text in [
+            format!("[aws]\nsecret_acess_key = \"{secret}\"\n"),
+            format!("[aws]\nsecret_access_key = {secret}\n"),
+            format!("[aws]\nsecret_access_key = [\"{secret}\"]\n"),
+            format!("[auth]\nhs256_secret = \"{secret}\nmode = \"jwt\"\n"),
+            format!("[auth]\nadmin_groups = \"{secret}\"\n"),
+        ] {
+            let message = Config::parse(&text).unwrap_err();
+            assert!(!message.contains(secret), "{message}");
+            assert!(!message.contains("wJalr"), "{message}");
+            assert!(message.contains("line 2"), "{message}");
+        }
+        let misspelt = Config::parse("[aws]\nsecret_acess_key = \"x\"").unwrap_err();
+        assert!(misspelt.contains("secret_acess_key"), "{misspelt}");
+    }
+
+    #[test]
+    fn egress_entries_and_timeouts_are_checked() {
+        for bad in [
+            "https://host",
+            "host/path",
+            "host:0",
+            "host:99999",
+            "",
+            "a b",
+            ":443",
+        ] {
+            let text = format!("[egress]\nallow = [{bad:?}]");
+            let message = Config::parse(&text).unwrap_err();
+            assert!(message.contains("[egress] allow"), "{bad}: {message}");
+        }
+        assert!(
+            Config::parse("[egress]\nallow = [\"127.0.0.1:5000\", \"sts.example.com\"]").is_ok()
+        );
+        for bad in ["0s", "1ms", "1h"] {
+            let message =
+                Config::parse(&format!("[egress]\nconnect_timeout = {bad:?}")).unwrap_err();
+            assert!(message.contains("connect_timeout"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn admin_groups_set_empty_means_no_administrators() {
+        let vars = |text: &str| Config::parse(text).unwrap().component_vars();
+        assert!(
+            !vars("").iter().any(|(k, _)| k == "admin-groups"),
+            "unset: the component's default"
+        );
+        assert!(
+            vars("[auth]\nadmin_groups = []").contains(&("admin-groups".into(), String::new()))
+        );
+    }
 
     #[test]
     fn the_contract_example_parses() {

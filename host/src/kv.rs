@@ -33,8 +33,42 @@ pub fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn Backend>> {
         return Ok(Arc::new(Sqlite::open(&path)?));
     }
     anyhow::bail!(
-        "store.url {url:?} is not supported: use sqlite://PATH, redis://HOST:PORT/DB or memory:"
+        "store.url {:?} is not supported: use sqlite://PATH, redis://HOST:PORT/DB or memory:",
+        redact_url(url)
     )
+}
+
+/// A store URL fit for a message: any password replaced by `***`, and
+/// nothing at all when it does not parse (it might be a secret in itself).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable)".to_string(),
+    }
+}
+
+/// Creates the SQLite file readable by its owner only (SQLite gives its
+/// `-wal` and `-shm` files the same mode).
+fn create_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating the SQLite store {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 pub struct Sqlite {
@@ -43,6 +77,7 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite> {
+        create_private(path)?;
         let connection = Connection::open(path)
             .with_context(|| format!("opening the SQLite store {}", path.display()))?;
         // WAL lets a CLI call read while `serve` writes; the busy timeout waits out short locks.
@@ -119,10 +154,18 @@ pub struct Redis {
 
 impl Redis {
     pub fn open(url: &str) -> Result<Redis> {
-        let client = redis::Client::open(url).context("store.url is not a valid Redis URL")?;
+        // The client's own errors may quote the URL, password and all.
+        let shown = redact_url(url);
+        let client = redis::Client::open(url)
+            .map_err(|_| anyhow::anyhow!("store.url {shown:?} is not a valid Redis URL"))?;
         let connection = client
             .get_connection_with_timeout(std::time::Duration::from_secs(5))
-            .context("connecting to the Redis store")?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "connecting to the Redis store {shown:?} failed ({:?})",
+                    e.kind()
+                )
+            })?;
         Ok(Redis {
             connection: Mutex::new(connection),
         })
@@ -363,5 +406,36 @@ mod tests {
     fn unknown_store_urls_are_refused() {
         let err = open("postgres://x", Path::new(".")).err().unwrap();
         assert!(err.to_string().contains("store.url"));
+    }
+
+    #[test]
+    fn store_errors_never_show_a_password() {
+        for url in [
+            "postgres://admin:hunter2-secret@db:5432/x",
+            "redis://:hunter2-secret@127.0.0.1:1/0",
+            "redis://admin:hunter2-secret@[bad",
+        ] {
+            let err = open(url, Path::new(".")).err().unwrap();
+            let message = format!("{err:#} {err:?}");
+            assert!(message.contains("store"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_sqlite_store_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let store = Sqlite::open(&path).unwrap();
+        store.set("b", "k", b"v").unwrap();
+        for file in ["pam.db", "pam.db-wal", "pam.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{file} is {mode:o}");
+        }
     }
 }

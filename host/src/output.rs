@@ -154,6 +154,33 @@ fn table(header: &[&str]) -> Table {
     table
 }
 
+/// Text as a terminal may show it: control and bidi characters escaped
+/// (`\u{1b}`), so stored strings cannot move the cursor, retitle the
+/// window, fake lines or reorder what is read.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A table row of printable cells.
+fn safe<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
+    cells
+        .into_iter()
+        .map(|cell| printable(cell.as_ref()))
+        .collect()
+}
+
 fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".to_string())
 }
@@ -161,13 +188,13 @@ fn or_dash(value: &Option<String>) -> String {
 pub fn resources_table(resources: &[Resource]) -> Table {
     let mut t = table(&["NAME", "ROLE ARN", "EXTERNAL ID", "ACCOUNT", "CREATED"]);
     for r in resources {
-        t.add_row(vec![
+        t.add_row(safe([
             &r.name,
             &r.role_arn,
             &r.external_id,
             &r.aws_account_id,
             &r.created_at,
-        ]);
+        ]));
     }
     t
 }
@@ -183,7 +210,7 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
         "DESCRIPTION",
     ]);
     for a in accounts {
-        t.add_row(vec![
+        t.add_row(safe([
             format!("{}/{}", a.resource, a.name),
             a.role_arn.clone(),
             a.session_duration.clone(),
@@ -191,7 +218,7 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
             or_dash(&a.service),
             a.allow.join(", "),
             or_dash(&a.description),
-        ]);
+        ]));
     }
     t
 }
@@ -207,7 +234,7 @@ pub fn sessions_table(sessions: &[Session]) -> Table {
         "STATUS",
     ]);
     for s in sessions {
-        t.add_row(vec![
+        t.add_row(safe([
             s.id.clone(),
             s.user.clone(),
             format!("{}/{}", s.resource, s.account),
@@ -215,7 +242,7 @@ pub fn sessions_table(sessions: &[Session]) -> Table {
             s.created_at.clone(),
             s.expires_at.clone(),
             status_name(s.status).to_string(),
-        ]);
+        ]));
     }
     t
 }
@@ -236,7 +263,7 @@ pub fn audit_table(events: &[AuditEvent]) -> Table {
             (Some(r), None) => r.clone(),
             _ => "-".to_string(),
         };
-        t.add_row(vec![
+        t.add_row(safe([
             e.time.clone(),
             e.action.clone(),
             outcome_name(e.outcome).to_string(),
@@ -244,7 +271,7 @@ pub fn audit_table(events: &[AuditEvent]) -> Table {
             target,
             e.detail.clone(),
             e.request_ids.join(" "),
-        ]);
+        ]));
     }
     t
 }

@@ -207,9 +207,23 @@ fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
     Ok(component)
 }
 
+/// Writes the compiled code where only its owner may read or replace it:
+/// loading it runs it, so nobody else may plant a file there.
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    use std::io::Write;
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        dirs.mode(0o700);
+        file.mode(0o600);
+    }
+    dirs.create(dir)?;
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temp, bytes)?;
+    let _ = std::fs::remove_file(&temp);
+    file.open(&temp)?.write_all(bytes)?;
     std::fs::rename(&temp, path)
 }

@@ -2,6 +2,13 @@
 //! hyper. A fresh instance per request from the pre-instantiated component
 //! (pooling allocator), a deadline per request, a memory cap per instance,
 //! one log line per request, and a graceful stop on SIGTERM or ctrl-c.
+//!
+//! What keeps it serving under abuse: a request's body is read, bounded in
+//! size and time, before it may take an instance slot, so slow uploads hold
+//! only a connection; requests beyond the slots wait in a bounded queue and
+//! then get a 503; and a request that reached the component runs to its end
+//! even when its client leaves or `request_timeout` answers a 504, so no
+//! grant or revocation is left half-done and unaudited.
 
 use crate::config::Config;
 use crate::credentials;
@@ -11,7 +18,7 @@ use crate::runtime::{CallContext, Runtime, ServerTuning};
 use anyhow::{Context, Result};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,10 +27,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -32,6 +39,14 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 const EPOCH_TICK: Duration = Duration::from_millis(100);
 /// How long in-flight requests may finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The component's own limit on request bodies; larger ones are refused
+/// before any instance is taken.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a client may take to send its request line and headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Past its own `access-timeout`, the longest a guest may still be waiting
+/// on one AWS answer (connect and response ceilings), plus a margin.
+const GUEST_GRACE: Duration = Duration::from_secs(30);
 
 /// What every request shares.
 struct Shared {
@@ -41,8 +56,14 @@ struct Shared {
     backend: Arc<dyn Backend>,
     egress: Egress,
     request_timeout: Duration,
-    /// One permit per pooled instance slot: excess requests wait their turn.
+    body_timeout: Duration,
+    /// One permit per pooled instance slot, held until the instance is
+    /// freed: excess requests wait their turn.
     slots: Arc<Semaphore>,
+    max_concurrency: u32,
+    /// Requests waiting for a slot now, and how many may.
+    queued: AtomicUsize,
+    max_queue: usize,
     warned: AtomicBool,
 }
 
@@ -55,7 +76,10 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} must be HOST:PORT, like 127.0.0.1:8080"))?;
-    let ticks = server.request_timeout.as_millis() / EPOCH_TICK.as_millis();
+    // The hard stop for a guest that never yields: past the client's deadline
+    // and the guest's own, so work that started is never cut short by it.
+    let guest_deadline = server.request_timeout.max(config.access_timeout()) + GUEST_GRACE;
+    let ticks = guest_deadline.as_millis() / EPOCH_TICK.as_millis();
     let runtime = Runtime::for_server(
         wasm,
         ServerTuning {
@@ -73,7 +97,11 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
             config.egress.response_timeout,
         ),
         request_timeout: server.request_timeout,
+        body_timeout: server.body_timeout,
         slots: Arc::new(Semaphore::new(server.max_concurrency as usize)),
+        max_concurrency: server.max_concurrency,
+        queued: AtomicUsize::new(0),
+        max_queue: server.max_queue as usize,
         warned: AtomicBool::new(false),
         runtime,
     });
@@ -88,7 +116,10 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
     eprintln!("pam-aws serving on http://{local}");
 
     let graceful = GracefulShutdown::new();
-    let builder = http1::Builder::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     let mut stop = std::pin::pin!(stop_signal());
     loop {
         let (stream, peer) = tokio::select! {
@@ -104,7 +135,7 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         let shared = shared.clone();
         let service = service_fn(move |request| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(answer(&shared, request, peer).await) }
+            async move { Ok::<_, Infallible>(answer(shared, request, peer).await) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -116,10 +147,13 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
     tracing::info!("stopping: finishing in-flight requests");
     eprintln!("pam-aws stopping: finishing in-flight requests");
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    // Connections first, then guests whose clients left: each holds a slot
+    // until it is done.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        graceful.shutdown().await;
+        let _ = shared.slots.acquire_many(shared.max_concurrency).await;
+    });
+    if drained.await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())
@@ -157,7 +191,7 @@ fn spawn_epoch_ticker(engine: wasmtime::Engine) {
 
 /// One request through a fresh instance, logged in one line.
 async fn answer(
-    shared: &Shared,
+    shared: Arc<Shared>,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
@@ -165,21 +199,7 @@ async fn answer(
     let method = request.method().clone();
     // The path only: queries are left out of the log.
     let path = request.uri().path().to_string();
-    let response = match tokio::time::timeout(shared.request_timeout, run(shared, request)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "the component failed");
-            failure(500, "host", "the component failed; see the server log")
-        }
-        Err(_) => failure(
-            504,
-            "timeout",
-            format!(
-                "the request took longer than {}s",
-                shared.request_timeout.as_secs()
-            ),
-        ),
-    };
+    let response = respond(shared, request).await;
     tracing::info!(
         target: "pam_aws_host::request",
         %peer,
@@ -192,12 +212,132 @@ async fn answer(
     response
 }
 
-async fn run(
-    shared: &Shared,
+/// Admission (a host, a whole body, a slot), then the guest.
+async fn respond(
+    shared: Arc<Shared>,
     request: hyper::Request<Incoming>,
+) -> hyper::Response<HyperOutgoingBody> {
+    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
+        return failure(400, "bad_request", "the request has no Host header");
+    }
+    let request = match read_body(request, shared.body_timeout).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    let slot = match take_slot(&shared).await {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
+    match tokio::time::timeout(shared.request_timeout, run(shared.clone(), request, slot)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            tracing::error!(error = %format!("{e:#}"), "the component failed");
+            failure(500, "host", "the component failed; see the server log")
+        }
+        Err(_) => failure(
+            504,
+            "timeout",
+            format!(
+                "the request took longer than {}s; anything it started is finished and audited",
+                shared.request_timeout.as_secs()
+            ),
+        ),
+    }
+}
+
+/// The whole body, at most [`MAX_BODY_BYTES`], within `limit`: a client
+/// that sends slowly holds a connection, never an instance.
+async fn read_body(
+    request: hyper::Request<Incoming>,
+    limit: Duration,
+) -> Result<hyper::Request<Full<Bytes>>, hyper::Response<HyperOutgoingBody>> {
+    let too_large = || {
+        failure(
+            413,
+            "payload_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(closing(too_large()));
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(limit, Limited::new(body, MAX_BODY_BYTES).collect()).await {
+        Ok(Ok(collected)) => Ok(hyper::Request::from_parts(
+            parts,
+            Full::new(collected.to_bytes()),
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(closing(too_large())),
+        Ok(Err(_)) => Err(closing(failure(
+            400,
+            "bad_request",
+            "the request body could not be read",
+        ))),
+        Err(_) => Err(closing(failure(
+            408,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {}s",
+                limit.as_secs()
+            ),
+        ))),
+    }
+}
+
+/// A slot now, or after waiting in a bounded queue; otherwise a 503.
+async fn take_slot(
+    shared: &Shared,
+) -> Result<OwnedSemaphorePermit, hyper::Response<HyperOutgoingBody>> {
+    if let Ok(slot) = shared.slots.clone().try_acquire_owned() {
+        return Ok(slot);
+    }
+    let busy = || {
+        let mut response = failure(503, "busy", "the server is at capacity; try again shortly");
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+        response
+    };
+    let waiting = Queued::join(&shared.queued);
+    if waiting.position >= shared.max_queue {
+        return Err(busy());
+    }
+    match tokio::time::timeout(shared.request_timeout, shared.slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        _ => Err(busy()),
+    }
+}
+
+/// A place in the queue for a slot, given up when dropped.
+struct Queued<'a> {
+    count: &'a AtomicUsize,
+    position: usize,
+}
+
+impl<'a> Queued<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        let position = count.fetch_add(1, Ordering::SeqCst);
+        Queued { count, position }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    request: hyper::Request<Full<Bytes>>,
+    slot: OwnedSemaphorePermit,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    // Held until the guest is done, body included: one permit, one pool slot.
-    let slot = shared.slots.clone().acquire_owned().await?;
     let mut vars = shared.vars.clone();
     if let Some(provider) = &shared.credentials {
         // The provider caches and refreshes (instance and container roles).
@@ -224,45 +364,37 @@ async fn run(
         .http()
         .new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
-    // The guest keeps writing the body after it hands over the response.
-    let mut task = AbortOnDrop(Some(tokio::spawn(async move {
+    // Detached on purpose: once the guest runs, it may be changing AWS or
+    // the store, so it finishes (and audits) even if nobody waits for it.
+    // Its slot is given back only after its instance is freed.
+    let guest = tokio::spawn(async move {
         let result = plugin
             .wasi_http_incoming_handler()
             .call_handle(&mut store, incoming, outparam)
             .await;
+        drop(store);
         drop(slot);
         result
-    })));
+    });
     match receiver.await {
-        Ok(Ok(response)) => {
-            task.0 = None;
-            Ok(response)
-        }
+        Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => anyhow::bail!("the component answered with an error: {code:?}"),
         // No response was set: the guest trapped (deadline, memory) or returned early.
-        Err(_) => {
-            let Some(handle) = task.0.take() else {
-                anyhow::bail!("the component set no response");
-            };
-            match handle.await {
-                Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
-                Ok(Ok(())) => anyhow::bail!("the component set no response"),
-                Err(e) => Err(anyhow::Error::from(e).context("the request task failed")),
-            }
-        }
+        Err(_) => match guest.await {
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
+            Ok(Ok(())) => anyhow::bail!("the component set no response"),
+            Err(e) => Err(anyhow::Error::from(e).context("the request task failed")),
+        },
     }
 }
 
-/// Stops the guest when its request is abandoned (the deadline passed, or
-/// the client went away) instead of letting it run on in the background.
-struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-        }
-    }
+/// Asks the client to close the connection: what it sent was not read whole.
+fn closing(mut response: hyper::Response<HyperOutgoingBody>) -> hyper::Response<HyperOutgoingBody> {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// An error answered by the host itself, in the API's JSON shape.

@@ -2,12 +2,12 @@
 //! JSON in and out, over the broker. The WASI glue (`incoming.rs`) only
 //! moves bytes between `wasi:http` and [`handle`].
 
-use crate::broker::Broker;
+use crate::broker::{Broker, same_user};
 use crate::error::{Result, invalid};
 use crate::identity::{Auth, Identity, Unauthenticated};
 use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource, SessionFilter};
 use crate::platform::Platform;
-use crate::policy;
+use crate::{policy, validate};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -33,14 +33,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/audit"),
 ];
 
-const MAX_AUDIT_LIMIT: u32 = 1000;
-
 pub struct Request {
     pub method: Method,
     /// The path, without the query.
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
+    /// Filled in by [`handle`] once the caller is authenticated.
     pub body: Vec<u8>,
 }
 
@@ -90,7 +89,13 @@ pub fn status_of(error: &Error) -> u16 {
 }
 
 /// One request, start to end. Never panics: every outcome is a JSON response.
-pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
+/// `read_body` is called only once the caller is authenticated, so an
+/// anonymous client cannot make the server wait on a slow upload.
+pub fn handle<P: Platform>(
+    platform: P,
+    mut request: Request,
+    read_body: impl FnOnce() -> std::result::Result<Vec<u8>, Response>,
+) -> Response {
     // The routes whose pattern fits the path, with their captured segments.
     let candidates: Vec<(&str, &str, Vec<String>)> = ROUTES
         .iter()
@@ -122,6 +127,13 @@ pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
         Ok(auth) => auth,
         Err(e) => return Response::error(&e),
     };
+    if let Some(header) = auth.repeated_header(&request.headers) {
+        return Response::failure(
+            400,
+            "bad_request",
+            format!("the {header} header must be sent once"),
+        );
+    }
     let caller = match auth.authenticate(&request.headers) {
         Ok(caller) => caller,
         Err(Unauthenticated(why)) => {
@@ -133,6 +145,10 @@ pub fn handle<P: Platform>(platform: P, request: Request) -> Response {
             }
             return response;
         }
+    };
+    request.body = match read_body() {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let call = Call {
         broker: Broker::new(platform),
@@ -241,7 +257,12 @@ impl<P: Platform> Call<'_, P> {
             }
             ("GET", "/v1/resources/{name}/accounts") => {
                 broker.get_resource(name)?;
-                Ok((200, to_json(&self.visible_accounts(Some(name))?)))
+                let visible = self.visible_accounts(Some(name))?;
+                // A resource a caller may use nothing of is not shown to exist.
+                if !self.caller.admin && visible.is_empty() {
+                    return Err(hidden(format!("resource {name}")));
+                }
+                Ok((200, to_json(&visible)))
             }
             ("POST", "/v1/resources/{name}/accounts") => {
                 let mut body: Value = self.body()?;
@@ -295,7 +316,7 @@ impl<P: Platform> Call<'_, P> {
                     }
                 }
                 if !self.caller.admin {
-                    if filter.user.as_ref().is_some_and(|u| u != who) {
+                    if filter.user.as_ref().is_some_and(|u| !same_user(u, who)) {
                         return Err(Error::Forbidden(
                             "only administrators may read other users' sessions".into(),
                         )
@@ -307,16 +328,9 @@ impl<P: Platform> Call<'_, P> {
             }
             ("POST", "/v1/sessions/{id}/revoke") => {
                 let session = broker.get_session(name)?;
-                if !self.caller.admin && &session.user != who {
-                    return Err(broker
-                        .refuse(
-                            who,
-                            "session.revoke",
-                            Some(&session.resource),
-                            Some(&session.account),
-                            format!("{who} may revoke only their own sessions"),
-                        )
-                        .into());
+                // Others' sessions answer as missing ones do: no probing, no audit flood.
+                if !self.caller.admin && !same_user(&session.user, who) {
+                    return Err(hidden(format!("session {name}")));
                 }
                 Ok((200, to_json(&broker.revoke_session(who, name)?)))
             }
@@ -432,14 +446,11 @@ fn parse_bool(field: &str, value: &str) -> Result<bool> {
     }
 }
 
+/// A number; the broker checks its range, for the CLI and the API alike.
 fn parse_limit(value: &str) -> Result<u32> {
-    match value.parse::<u32>() {
-        Ok(n @ 1..=MAX_AUDIT_LIMIT) => Ok(n),
-        _ => Err(invalid(
-            "limit",
-            format!("must be a whole number from 1 to {MAX_AUDIT_LIMIT}"),
-        )),
-    }
+    value
+        .parse::<u32>()
+        .or_else(|_| validate::page_limit("limit", 0))
 }
 
 #[cfg(test)]
@@ -486,9 +497,10 @@ mod tests {
             path,
             query,
             headers,
-            body: body.as_bytes().to_vec(),
+            body: Vec::new(),
         };
-        handle(fake, request)
+        let body = body.as_bytes().to_vec();
+        handle(fake, request, || Ok(body))
     }
 
     /// `POST …/access` on prod/admin as `who`.
@@ -623,6 +635,16 @@ mod tests {
         let listed = call(&fake, "GET", "/v1/resources", ALICE, "");
         assert_eq!(listed.body, json!([]), "no account allows alice yet");
         assert_eq!(status(&fake, "GET", "/v1/resources/prod", ALICE), 404);
+        // Nothing tells her prod exists: its accounts answer as a missing resource's.
+        assert_eq!(
+            call(&fake, "GET", "/v1/resources/prod/accounts", ALICE, "").body,
+            call(&fake, "GET", "/v1/resources/nowhere/accounts", ALICE, "")
+                .body
+                .to_string()
+                .replace("nowhere", "prod")
+                .parse::<Value>()
+                .unwrap()
+        );
         allow(&fake, &["alice@example.com"]);
         assert_eq!(
             call(&fake, "GET", "/v1/resources", ALICE, "").body[0]["name"],
@@ -646,9 +668,80 @@ mod tests {
             call(&fake, "GET", "/v1/sessions?active=true", ALICE, "").body[0]["id"],
             id.as_str()
         );
+        // Another's session answers as a missing one, and writes no audit event.
+        let events = Broker::new(&fake).list_audit_events(None).unwrap().len();
         let revoke = format!("/v1/sessions/{id}/revoke");
-        assert_eq!(status(&fake, "POST", &revoke, bob), 403);
-        assert_eq!(last_audit(&fake).action, "session.revoke");
+        assert_eq!(status(&fake, "POST", &revoke, bob), 404);
+        assert_eq!(
+            status(&fake, "POST", "/v1/sessions/0193-none/revoke", bob),
+            404
+        );
+        assert_eq!(
+            Broker::new(&fake).list_audit_events(None).unwrap().len(),
+            events
+        );
+        // One person, one user, whatever the case of the email.
+        let shouting = Some(("ALICE@Example.COM", "dev"));
+        assert_eq!(
+            call(&fake, "GET", "/v1/sessions", shouting, "").body[0]["id"],
+            id.as_str()
+        );
+        assert_eq!(
+            status(&fake, "GET", "/v1/sessions?user=Alice@example.com", ALICE),
+            200
+        );
+    }
+
+    #[test]
+    fn identity_comes_before_the_body_and_repeated_identity_headers_are_refused() {
+        let fake = host();
+        let request = |headers: HeaderMap| Request {
+            method: Method::POST,
+            path: "/v1/resources".into(),
+            query: None,
+            headers,
+            body: Vec::new(),
+        };
+        let read = std::cell::Cell::new(false);
+        let anonymous = handle(&fake, request(HeaderMap::new()), || {
+            read.set(true);
+            Ok(Vec::new())
+        });
+        assert_eq!(anonymous.status, 401);
+        assert!(!read.get(), "an anonymous caller's body is never read");
+
+        let mut headers = HeaderMap::new();
+        headers.insert("x-pam-gateway-secret", "gw-secret".parse().unwrap());
+        headers.insert("x-pam-groups", "pam-admins".parse().unwrap());
+        headers.append("x-pam-user", "root@example.com".parse().unwrap());
+        headers.append("x-pam-user", "mallory@example.com".parse().unwrap());
+        let twice = handle(&fake, request(headers), || Ok(Vec::new()));
+        assert_eq!(twice.status, 400);
+        assert!(
+            twice.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-pam-user")
+        );
+    }
+
+    #[test]
+    fn refused_requests_are_audited_with_escaped_bounded_names() {
+        let fake = host();
+        let planted = format!("evil\u{1b}]0;owned\u{7}\nFAKE LINE{}", "x".repeat(60_000));
+        let path = format!(
+            "/v1/resources/{}",
+            percent_encoding::utf8_percent_encode(&planted, percent_encoding::NON_ALPHANUMERIC)
+        );
+        assert_eq!(status(&fake, "DELETE", &path, ALICE), 403);
+        let event = last_audit(&fake);
+        let resource = event.resource.unwrap();
+        assert!(
+            resource.starts_with("evil\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE"),
+            "{resource}"
+        );
+        assert!(resource.len() < 400, "bounded: {}", resource.len());
+        assert!(!event.detail.chars().any(char::is_control));
     }
 
     #[test]
@@ -681,7 +774,7 @@ mod tests {
             path: "/v1/resources".into(),
             query: None,
             headers: HeaderMap::new(),
-            body: b"name=x".to_vec(),
+            body: Vec::new(),
         };
         request
             .headers
@@ -692,7 +785,10 @@ mod tests {
         request
             .headers
             .insert("x-pam-gateway-secret", "gw-secret".parse().unwrap());
-        assert_eq!(handle(&fake, request).status, 415);
+        assert_eq!(
+            handle(&fake, request, || Ok(b"name=x".to_vec())).status,
+            415
+        );
         assert_eq!(status(&fake, "GET", "/v1/audit?limit=0", ADMIN), 400);
         assert_eq!(status(&fake, "GET", "/v1/sessions?colour=red", ADMIN), 400);
         assert!(fake.sent.borrow().is_empty(), "nothing reached AWS");

@@ -29,6 +29,9 @@ pub const VALIDATION_SESSION: &str = "pam-aws-validation";
 /// The session name hop 1 uses to write revocations.
 pub const REVOCATION_SESSION: &str = "pam-aws-revocation";
 const DEFAULT_AUDIT_LIMIT: u32 = 100;
+/// What an audit event keeps of a name (an email is at most 254) and of its detail.
+const AUDIT_NAME_CHARS: usize = 254;
+const AUDIT_DETAIL_CHARS: usize = 2048;
 
 /// One AssumeRole of the flow.
 struct RoleCall<'a> {
@@ -72,6 +75,37 @@ impl<'a> RoleCall<'a> {
             source_identity: None,
         }
     }
+}
+
+/// Hop 2's credentials and their session. Debug-printing it shows no
+/// secret (aws-credential-types redacts them); the WIT record they leave
+/// the component in is built only at the boundary.
+#[derive(Debug)]
+pub struct IssuedCredentials {
+    pub credentials: Credentials,
+    pub session: Session,
+}
+
+impl IssuedCredentials {
+    /// The WIT record, for the one place that hands it over.
+    pub fn into_grant(self) -> CredentialsGrant {
+        let credentials = self.credentials;
+        CredentialsGrant {
+            access_key_id: credentials.access_key_id().to_string(),
+            secret_access_key: credentials.secret_access_key().to_string(),
+            session_token: credentials.session_token().unwrap_or_default().to_string(),
+            expiration: self.session.expires_at.clone(),
+            session: self.session,
+        }
+    }
+}
+
+/// IAM as revocation reaches it: signed by hop 1, about one Target Role.
+struct Iam<'a> {
+    endpoint: sts::Endpoint,
+    signer: &'a Credentials,
+    role: &'a RoleArn,
+    settings: &'a Settings,
 }
 
 /// The account a grant is for, with its parsed Target Role.
@@ -366,16 +400,13 @@ impl<P: Platform> Broker<P> {
 
     /// Hop 1 and hop 2 without the console: hop 2's credentials, for the
     /// AWS CLI's `credential_process`. Recorded and audited like `access`.
-    pub fn credentials(&self, request: AccessRequest) -> Result<CredentialsGrant> {
+    pub fn credentials(&self, request: AccessRequest) -> Result<IssuedCredentials> {
         let (credentials, session) =
             self.chained(&request, None, "credentials", |_, _, hop2| {
                 Ok(hop2.credentials.clone())
             })?;
-        Ok(CredentialsGrant {
-            access_key_id: credentials.access_key_id().to_string(),
-            secret_access_key: credentials.secret_access_key().to_string(),
-            session_token: credentials.session_token().unwrap_or_default().to_string(),
-            expiration: session.expires_at.clone(),
+        Ok(IssuedCredentials {
+            credentials,
             session,
         })
     }
@@ -391,7 +422,7 @@ impl<P: Platform> Broker<P> {
         action: &str,
         finish: impl FnOnce(&Settings, &Target, &AssumedRole) -> Result<T>,
     ) -> Result<(T, Session)> {
-        validate::email("user", &request.user)?;
+        let user = validate::user_email("user", &request.user)?;
         let account = self.get_account(&request.resource, &request.account)?;
         if let Some(caller) = caller
             && !policy::may_use(caller, &account)
@@ -419,12 +450,12 @@ impl<P: Platform> Broker<P> {
             request.service.as_deref(),
         )?;
         let settings = Settings::load(&self.platform)?;
-        let session_name = role_session_name(&request.user);
+        let session_name = role_session_name(&user);
         // Set on hop 1, AWS carries it through hop 2 into CloudTrail.
         let source_identity = resource.source_identity.then_some(session_name.as_str());
 
         self.audited(
-            &request.user,
+            &user,
             action,
             Some(&resource.name),
             Some(&target.account.name),
@@ -447,7 +478,7 @@ impl<P: Platform> Broker<P> {
                     id: new_id(),
                     resource: resource.name.clone(),
                     account: target.account.name.clone(),
-                    user: request.user.clone(),
+                    user: user.clone(),
                     role_arn: target.account.role_arn.clone(),
                     assumed_role_arn: hop2.arn.clone(),
                     assumed_role_id: hop2.assumed_role_id.clone(),
@@ -505,11 +536,11 @@ impl<P: Platform> Broker<P> {
         account: &str,
         user: &str,
     ) -> Result<Vec<Session>> {
-        validate::email("user", user)?;
+        let user = validate::user_email("user", user)?;
         self.get_account(resource, account)?;
         let filter = SessionFilter {
             active_only: true,
-            user: Some(user.to_string()),
+            user: Some(user.clone()),
         };
         let sessions: Vec<Session> = self
             .list_sessions(filter)?
@@ -525,8 +556,9 @@ impl<P: Platform> Broker<P> {
     }
 
     /// Denies the sessions' `aws:userid` every token issued until now, with
-    /// one statement merged into the Target Role's revocation policy (kept
-    /// until the last of them expires), then marks them revoked.
+    /// an inline policy of this revocation's own on the Target Role (see
+    /// `revocation`: no read-modify-write, so concurrent revocations never
+    /// lose each other's denies), then marks the sessions revoked.
     fn revoke(&self, actor: &str, sessions: Vec<Session>) -> Result<Vec<Session>> {
         let first = sessions
             .first()
@@ -535,12 +567,13 @@ impl<P: Platform> Broker<P> {
         let resource = self.get_resource(&resource_name)?;
         let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
         let target = RoleArn::parse("role-arn", &first.role_arn)?;
-        let user_id = first.assumed_role_id.clone();
-        let keep_until = sessions
+        // Usually one id; records from before emails were kept lowercase may differ in case.
+        let mut user_ids: Vec<&str> = sessions
             .iter()
-            .filter_map(|s| OffsetDateTime::parse(&s.expires_at, &Rfc3339).ok())
-            .max()
-            .unwrap_or_else(|| self.now());
+            .map(|s| s.assumed_role_id.as_str())
+            .collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
         let settings = Settings::load(&self.platform)?;
 
         self.audited(
@@ -551,55 +584,102 @@ impl<P: Platform> Broker<P> {
             |trail| {
                 let hop1 = RoleCall::resource_role(&resource, &resource_arn, REVOCATION_SESSION);
                 let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
-                let iam = iam::endpoint(target.partition, settings.iam_endpoint.as_deref());
-                let existing = self.send_retrying(
-                    &settings,
-                    Hop::Revocation,
-                    |now| {
-                        iam::get_role_policy(
-                            &iam,
-                            &hop1.credentials,
-                            &target.name,
-                            revocation::POLICY_NAME,
-                            now,
-                        )
-                    },
-                    |status, body| iam::read_get_role_policy(&target.arn, status, body),
-                )?;
-                let document =
-                    revocation::merge(existing.as_deref(), &user_id, self.now(), keep_until)?;
+                let iam = Iam {
+                    endpoint: iam::endpoint(target.partition, settings.iam_endpoint.as_deref()),
+                    signer: &hop1.credentials,
+                    role: &target,
+                    settings: &settings,
+                };
+                let unique = uuid::Uuid::now_v7().simple().to_string();
+                let written = revocation::policy(&user_ids, self.now(), &unique);
+                let in_use = self.prune_and_measure(&iam)?;
+                revocation::check_room(&target.arn, in_use, &written)?;
                 self.send_retrying(
                     &settings,
                     Hop::Revocation,
                     |now| {
                         iam::put_role_policy(
-                            &iam,
-                            &hop1.credentials,
+                            &iam.endpoint,
+                            iam.signer,
                             &target.name,
-                            revocation::POLICY_NAME,
-                            &document,
+                            &written.name,
+                            &written.document,
                             now,
                         )
                     },
-                    |status, body| iam::read_put_role_policy(&target.arn, status, body),
+                    |status, body| iam::read_empty_answer(&target.arn, status, body),
                 )?;
+                let denied = user_ids.join(", ");
                 let mut revoked = Vec::new();
-                for mut session in sessions {
+                for mut session in sessions.iter().cloned() {
                     session.status = SessionStatus::Revoked;
                     self.records().put(&session_key(&session.id), &session)?;
                     revoked.push(session);
                 }
                 trail.session = revoked.first().map(|s| s.id.clone());
                 trail.detail = format!(
-                    "revoked {} session(s) of {} (aws:userid {user_id}) with {} on {}",
+                    "revoked {} session(s) of {} (aws:userid {denied}) with inline policy {} on {}",
                     revoked.len(),
                     revoked.first().map(|s| s.user.as_str()).unwrap_or_default(),
-                    revocation::POLICY_NAME,
+                    written.name,
                     target.arn
                 );
                 Ok(revoked)
             },
         )
+    }
+
+    /// Deletes our revocation policies on the role whose tokens have all
+    /// expired, and returns how many characters the remaining inline
+    /// policies take of IAM's limit.
+    fn prune_and_measure(&self, iam: &Iam) -> Result<usize> {
+        let (role, settings) = (iam.role, iam.settings);
+        let mut names = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.send_retrying(
+                settings,
+                Hop::Revocation,
+                |now| {
+                    iam::list_role_policies(
+                        &iam.endpoint,
+                        iam.signer,
+                        &role.name,
+                        marker.as_deref(),
+                        now,
+                    )
+                },
+                |status, body| iam::read_list_role_policies(&role.arn, status, body),
+            )?;
+            names.extend(page.names);
+            match page.next {
+                Some(next) => marker = Some(next),
+                None => break,
+            }
+        }
+        let now = self.now();
+        let mut in_use = 0;
+        for name in names {
+            if revocation::is_prunable(&name, now) {
+                self.send_retrying(
+                    settings,
+                    Hop::Revocation,
+                    |now| {
+                        iam::delete_role_policy(&iam.endpoint, iam.signer, &role.name, &name, now)
+                    },
+                    |status, body| iam::read_delete_role_policy(&role.arn, status, body),
+                )?;
+                continue;
+            }
+            let document = self.send_retrying(
+                settings,
+                Hop::Revocation,
+                |now| iam::get_role_policy(&iam.endpoint, iam.signer, &role.name, &name, now),
+                |status, body| iam::read_get_role_policy(&role.arn, status, body),
+            )?;
+            in_use += document.as_deref().map_or(0, revocation::size);
+        }
+        Ok(in_use)
     }
 
     /// Hop 1 is always signed with the base credentials.
@@ -702,6 +782,7 @@ impl<P: Platform> Broker<P> {
             let (result, retryable) = match self.platform.send(request) {
                 Err(SendError::TimedOut(why)) => (Err(timeout(format!("{hop}: {why}"))), true),
                 Err(SendError::Failed(why)) => (Err(upstream(format!("{hop}: {why}"))), true),
+                Err(SendError::Refused(why)) => (Err(upstream(format!("{hop}: {why}"))), false),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let result = read(status, response.body());
@@ -742,9 +823,11 @@ impl<P: Platform> Broker<P> {
     // ---- sessions and audit ----
 
     pub fn list_sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
-        if let Some(user) = &filter.user {
-            validate::email("user", user)?;
-        }
+        let user = filter
+            .user
+            .as_deref()
+            .map(|user| validate::user_email("user", user))
+            .transpose()?;
         let now = self.now();
         let mut sessions: Vec<Session> = self
             .records()
@@ -754,7 +837,7 @@ impl<P: Platform> Broker<P> {
                 session.status = status_at(&session, now);
                 session
             })
-            .filter(|s| filter.user.as_ref().is_none_or(|user| &s.user == user))
+            .filter(|s| user.as_ref().is_none_or(|user| same_user(&s.user, user)))
             .filter(|s| !filter.active_only || s.status == SessionStatus::Active)
             .collect();
         sessions.reverse();
@@ -762,7 +845,7 @@ impl<P: Platform> Broker<P> {
     }
 
     pub fn list_audit_events(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
-        let limit = limit.unwrap_or(DEFAULT_AUDIT_LIMIT) as usize;
+        let limit = validate::page_limit("limit", limit.unwrap_or(DEFAULT_AUDIT_LIMIT))? as usize;
         let records = self.records();
         let mut events = Vec::new();
         for key in records.keys(&audit_key(""))?.iter().rev().take(limit) {
@@ -799,16 +882,17 @@ impl<P: Platform> Broker<P> {
             (false, Outcome::Denied) => format!("{action}.deny"),
             (false, Outcome::Failure) => format!("{action}.fail"),
         };
+        // Names and messages may come straight from a refused request.
         let event = AuditEvent {
             id: new_id(),
             time: self.timestamp(),
             action,
-            actor: actor.to_string(),
-            resource: resource.map(str::to_string),
-            account: account.map(str::to_string),
+            actor: validate::printable(actor, AUDIT_NAME_CHARS),
+            resource: resource.map(|name| validate::printable(name, AUDIT_NAME_CHARS)),
+            account: account.map(|name| validate::printable(name, AUDIT_NAME_CHARS)),
             session: trail.session,
             outcome,
-            detail,
+            detail: validate::printable(&detail, AUDIT_DETAIL_CHARS),
             request_ids: trail.request_ids,
         };
         self.records().put(&audit_key(&event.id), &event)?;
@@ -861,6 +945,12 @@ fn normalise_time(text: &str) -> Result<String> {
                 Hop::TargetRole
             ))
         })
+}
+
+/// Whether two recorded emails are one user (records written before emails
+/// were stored lowercase compare alike too).
+pub fn same_user(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// Status from the clock: revoked stays revoked, otherwise active until `expires_at`.
@@ -1125,5 +1215,166 @@ mod tests {
             Err(Error::InvalidInput(_))
         ));
         assert!(fake.sent.borrow().is_empty() && fake.kv.borrow().is_empty());
+    }
+
+    fn list_answer(names: &[&str]) -> (u16, String) {
+        let members: String = names
+            .iter()
+            .map(|n| format!("<member>{n}</member>"))
+            .collect();
+        (
+            200,
+            format!(
+                "<ListRolePoliciesResponse><ListRolePoliciesResult><PolicyNames>{members}</PolicyNames>\
+                 <IsTruncated>false</IsTruncated></ListRolePoliciesResult></ListRolePoliciesResponse>"
+            ),
+        )
+    }
+
+    fn policy_answer(document: &str) -> (u16, String) {
+        let encoded: String = form_urlencoded::byte_serialize(document.as_bytes()).collect();
+        (
+            200,
+            format!(
+                "<GetRolePolicyResponse><GetRolePolicyResult><PolicyDocument>{encoded}</PolicyDocument>\
+                 </GetRolePolicyResult></GetRolePolicyResponse>"
+            ),
+        )
+    }
+
+    /// A granted session of Alice's, and a broker over the fake.
+    fn granted(fake: &Fake) -> Session {
+        seed(fake);
+        answer_a_grant(fake, "2027-01-15T08:30:00Z");
+        Broker::new(fake).access(alice()).unwrap().session
+    }
+
+    #[test]
+    fn revocation_writes_a_policy_of_its_own_and_prunes_only_expired_ones() {
+        let fake = fake();
+        let session = granted(&fake);
+        let expired = "PamAwsRevoke-20270115T070000Z-old";
+        let current = "PamAwsRevoke-20270115T083000Z-recent";
+        fake.answers.borrow_mut().extend([
+            hop1_answer(),
+            list_answer(&["AWSRevokeOlderSessions", expired, current]),
+            policy_answer(r#"{"Version":"2012-10-17","Statement":[]}"#),
+            (200, String::new()), // delete of the expired one
+            policy_answer(r#"{"Version":"2012-10-17","Statement":[]}"#),
+            (200, String::new()), // put
+        ]);
+        let revoked = Broker::new(&fake)
+            .revoke_session("ops@example.com", &session.id)
+            .unwrap();
+        assert_eq!(revoked.status, SessionStatus::Revoked);
+
+        let sent = fake.sent.borrow();
+        let calls: Vec<(String, String)> = sent[3..]
+            .iter()
+            .map(|r| {
+                let f = form(r);
+                (
+                    f["Action"].clone(),
+                    f.get("PolicyName").cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let actions: Vec<&str> = calls.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "AssumeRole",
+                "ListRolePolicies",
+                "GetRolePolicy",
+                "DeleteRolePolicy",
+                "GetRolePolicy",
+                "PutRolePolicy"
+            ]
+        );
+        assert_eq!(calls[3].1, expired, "only the expired one is deleted");
+        let put = form(sent.last().unwrap());
+        assert!(
+            put["PolicyName"].starts_with("PamAwsRevoke-20270115T090000Z-"),
+            "{}",
+            put["PolicyName"]
+        );
+        assert!(put["PolicyDocument"].contains("AROAEXAMPLE:alice@example.com"));
+        assert!(
+            !sent
+                .iter()
+                .any(|r| form(r).get("PolicyName").map(String::as_str)
+                    == Some("AWSRevokeOlderSessions")
+                    && form(r)["Action"] != "GetRolePolicy"),
+            "others' policies are only read"
+        );
+    }
+
+    #[test]
+    fn a_revocation_past_the_size_limit_writes_nothing_and_leaves_the_session_active() {
+        let fake = fake();
+        let session = granted(&fake);
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}"}}]}}"#,
+            "x".repeat(10_000)
+        );
+        fake.answers.borrow_mut().extend([
+            hop1_answer(),
+            list_answer(&["Big"]),
+            policy_answer(&big),
+        ]);
+        let broker = Broker::new(&fake);
+        let Err(Error::Conflict(why)) = broker.revoke_session("ops@example.com", &session.id)
+        else {
+            panic!("revoked past the limit")
+        };
+        assert!(why.contains("10240"), "{why}");
+        assert!(
+            !fake
+                .sent
+                .borrow()
+                .iter()
+                .any(|r| form(r).get("Action").map(String::as_str) == Some("PutRolePolicy")),
+            "nothing written"
+        );
+        assert_eq!(
+            broker.get_session(&session.id).unwrap().status,
+            SessionStatus::Active
+        );
+        let event = broker.list_audit_events(Some(1)).unwrap().remove(0);
+        assert_eq!(
+            (event.action.as_str(), event.outcome),
+            ("session.revoke", Outcome::Failure)
+        );
+    }
+
+    #[test]
+    fn an_egress_refusal_is_not_retried() {
+        let fake = fake();
+        seed(&fake);
+        fake.refuse_egress.set(true);
+        let Err(Error::Upstream(why)) = Broker::new(&fake).access(alice()) else {
+            panic!("granted through a refused egress")
+        };
+        assert!(why.contains("egress"), "{why}");
+        assert_eq!(fake.sent.borrow().len(), 1, "tried once");
+    }
+
+    #[test]
+    fn issued_credentials_never_print_their_secrets() {
+        let fake = fake();
+        seed(&fake);
+        fake.answers.borrow_mut().extend([
+            hop1_answer(),
+            assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
+        ]);
+        let issued = Broker::new(&fake).credentials(alice()).unwrap();
+        let printed = format!("{issued:?}");
+        assert!(
+            !printed.contains("ASIAHOP2-secret") && !printed.contains("ASIAHOP2-token"),
+            "{printed}"
+        );
+        let grant = issued.into_grant();
+        assert_eq!(grant.secret_access_key, "ASIAHOP2-secret");
+        assert_eq!(grant.expiration, "2027-01-15T08:30:00Z");
     }
 }

@@ -165,8 +165,7 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Send
     let outgoing_body = outgoing
         .body()
         .map_err(|()| failed("the request body was already taken".to_string()))?;
-    let future = outgoing_handler::handle(outgoing, Some(options))
-        .map_err(|e| failed(format!("request refused: {e:?}")))?;
+    let future = outgoing_handler::handle(outgoing, Some(options)).map_err(send_error)?;
     // A refused request closes the body early; its reason arrives on `future`.
     let body_written = write_body(outgoing_body, &body);
     let response = wait_for(&future)?;
@@ -198,15 +197,7 @@ fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, SendErr
         if let Some(answer) = future.get() {
             return answer
                 .map_err(|()| SendError::Failed("the response was already taken".to_string()))?
-                .map_err(|e| match e {
-                    ErrorCode::ConnectionTimeout
-                    | ErrorCode::ConnectionReadTimeout
-                    | ErrorCode::ConnectionWriteTimeout
-                    | ErrorCode::HttpResponseTimeout => {
-                        SendError::TimedOut(format!("request timed out: {e:?}"))
-                    }
-                    other => SendError::Failed(format!("request failed: {other:?}")),
-                });
+                .map_err(send_error);
         }
         let woken = poll::poll(&[&ready, &deadline]);
         if woken.contains(&1) && !woken.contains(&0) {
@@ -215,6 +206,21 @@ fn wait_for(future: &FutureIncomingResponse) -> Result<IncomingResponse, SendErr
                 limit.as_secs()
             )));
         }
+    }
+}
+
+fn send_error(code: ErrorCode) -> SendError {
+    match code {
+        ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::HttpResponseTimeout => {
+            SendError::TimedOut(format!("request timed out: {code:?}"))
+        }
+        ErrorCode::HttpRequestDenied => {
+            SendError::Refused("the host's egress policy does not allow this endpoint".to_string())
+        }
+        other => SendError::Failed(format!("request failed: {other:?}")),
     }
 }
 
@@ -298,7 +304,9 @@ impl Guest for Component {
     }
 
     fn credentials(request: AccessRequest) -> Result<CredentialsGrant> {
-        broker()?.credentials(request)
+        broker()?
+            .credentials(request)
+            .map(|issued| issued.into_grant())
     }
 
     fn list_sessions(filter: SessionFilter) -> Result<Vec<Session>> {

@@ -1,5 +1,6 @@
-//! The two IAM calls revocation needs (query API, version 2010-05-08),
-//! SigV4-signed for service `iam`, and their answers.
+//! The IAM calls revocation needs (query API, version 2010-05-08):
+//! list, read, write and delete a role's inline policies, SigV4-signed for
+//! service `iam`, and their answers.
 
 use crate::error::{Result, upstream};
 use crate::model::{Error, Hop};
@@ -112,7 +113,90 @@ pub fn read_get_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<
     Ok(Some(decoded))
 }
 
-pub fn read_put_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<()> {
+pub fn list_role_policies(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    role_name: &str,
+    marker: Option<&str>,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let mut params = vec![("Action", "ListRolePolicies"), ("RoleName", role_name)];
+    params.extend(marker.map(|marker| ("Marker", marker)));
+    request(endpoint, signer, &params, now)
+}
+
+pub fn delete_role_policy(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    role_name: &str,
+    policy_name: &str,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let params = [
+        ("Action", "DeleteRolePolicy"),
+        ("RoleName", role_name),
+        ("PolicyName", policy_name),
+    ];
+    request(endpoint, signer, &params, now)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRolePoliciesResponse {
+    list_role_policies_result: ListRolePoliciesResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRolePoliciesResult {
+    #[serde(default)]
+    policy_names: PolicyNames,
+    #[serde(default)]
+    is_truncated: bool,
+    marker: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PolicyNames {
+    #[serde(default)]
+    member: Vec<String>,
+}
+
+/// One page of a role's inline policy names, and the marker of the next.
+pub struct PolicyNamesPage {
+    pub names: Vec<String>,
+    pub next: Option<String>,
+}
+
+pub fn read_list_role_policies(
+    role_arn: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<PolicyNamesPage> {
+    let text = String::from_utf8_lossy(body);
+    if status != 200 {
+        return Err(sts::read_error_response(
+            Hop::Revocation,
+            role_arn,
+            status,
+            &text,
+        ));
+    }
+    let response: ListRolePoliciesResponse = quick_xml::de::from_str(&text).map_err(|e| {
+        upstream(format!(
+            "{}: malformed ListRolePolicies response ({e})",
+            Hop::Revocation
+        ))
+    })?;
+    let result = response.list_role_policies_result;
+    Ok(PolicyNamesPage {
+        names: result.policy_names.member,
+        next: result.marker.filter(|_| result.is_truncated),
+    })
+}
+
+/// A write's answer: nothing but success or an error.
+pub fn read_empty_answer(role_arn: &str, status: u16, body: &[u8]) -> Result<()> {
     if status == 200 {
         return Ok(());
     }
@@ -122,6 +206,14 @@ pub fn read_put_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<
         status,
         &String::from_utf8_lossy(body),
     ))
+}
+
+/// A delete's answer: a policy already gone (pruned by another host) is fine.
+pub fn read_delete_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<()> {
+    match read_empty_answer(role_arn, status, body) {
+        Err(Error::Aws(e)) if e.code == "NoSuchEntity" => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +240,24 @@ mod tests {
         };
         assert_eq!(e.hop, Hop::Revocation);
         assert!(e.hint.contains("iam:PutRolePolicy"));
+    }
+
+    #[test]
+    fn policy_names_are_listed_page_by_page() {
+        let page = "<ListRolePoliciesResponse><ListRolePoliciesResult><PolicyNames>\
+                    <member>A</member><member>PamAwsRevoke-x</member></PolicyNames>\
+                    <IsTruncated>true</IsTruncated><Marker>m2</Marker></ListRolePoliciesResult>\
+                    </ListRolePoliciesResponse>";
+        let read = read_list_role_policies("arn", 200, page.as_bytes()).unwrap();
+        assert_eq!(read.names, ["A", "PamAwsRevoke-x"]);
+        assert_eq!(read.next.as_deref(), Some("m2"));
+        let last = "<ListRolePoliciesResponse><ListRolePoliciesResult><PolicyNames/>\
+                    <IsTruncated>false</IsTruncated></ListRolePoliciesResult></ListRolePoliciesResponse>";
+        let read = read_list_role_policies("arn", 200, last.as_bytes()).unwrap();
+        assert!(read.names.is_empty() && read.next.is_none());
+        let gone = "<ErrorResponse><Error><Code>NoSuchEntity</Code><Message>gone</Message></Error></ErrorResponse>";
+        assert!(read_delete_role_policy("arn", 404, gone.as_bytes()).is_ok());
+        assert!(read_empty_answer("arn", 404, gone.as_bytes()).is_err());
     }
 
     #[test]

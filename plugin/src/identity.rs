@@ -11,6 +11,7 @@ use http::HeaderMap;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::Value;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// An authenticated caller.
@@ -24,6 +25,8 @@ pub struct Identity {
 
 /// Tokens a few seconds off the gateway's clock still pass.
 const CLOCK_LEEWAY_SECONDS: u64 = 30;
+/// The longest token lifetime accepted unless `jwt-max-lifetime` says otherwise.
+const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 enum Keys {
     /// One key, from `jwt-hs256-secret` or `jwt-public-key`.
@@ -36,6 +39,8 @@ struct Jwt {
     keys: Keys,
     issuer: Option<String>,
     audience: Option<String>,
+    /// Tokens living longer than this (`exp` − `iat`, or `exp` − now) are refused.
+    max_lifetime: Duration,
     email_claim: String,
     groups_claim: String,
 }
@@ -90,6 +95,15 @@ impl Auth {
                 )?,
                 issuer: get("jwt-issuer")?,
                 audience: get("jwt-audience")?,
+                max_lifetime: match get("jwt-max-lifetime")? {
+                    None => DEFAULT_MAX_LIFETIME,
+                    Some(text) => humantime::parse_duration(&text)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            config("jwt-max-lifetime must be a duration like 12h or 1d, above zero")
+                        })?,
+                },
                 email_claim: or("jwt-email-claim", "email")?,
                 groups_claim: or("jwt-groups-claim", "groups")?,
             }),
@@ -108,7 +122,10 @@ impl Auth {
                 )));
             }
         };
-        let admin_groups = or("admin-groups", "pam-admins")?
+        // Set but empty means no administrators, never the default group.
+        let admin_groups = platform
+            .config("admin-groups")?
+            .unwrap_or_else(|| "pam-admins".to_string())
             .split(',')
             .map(str::trim)
             .filter(|g| !g.is_empty())
@@ -122,7 +139,21 @@ impl Auth {
         matches!(self.mode, Mode::Jwt(_))
     }
 
-    /// The caller, from the request's headers.
+    /// An identity header sent more than once, which makes the request
+    /// ambiguous (a client's copy beside the gateway's): refused as a 400.
+    pub fn repeated_header(&self, headers: &HeaderMap) -> Option<String> {
+        let names: Vec<&str> = match &self.mode {
+            Mode::Jwt(_) => vec![http::header::AUTHORIZATION.as_str()],
+            Mode::TrustedHeader(t) => vec![&t.user, &t.groups, &t.secret_name],
+        };
+        names
+            .into_iter()
+            .find(|name| headers.get_all(*name).iter().count() > 1)
+            .map(str::to_string)
+    }
+
+    /// The caller, from the request's headers; the email in its canonical
+    /// (lowercase) form, so one person is one user everywhere.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, Unauthenticated> {
         let mut identity = match &self.mode {
             Mode::Jwt(jwt) => jwt.verify(headers)?,
@@ -132,7 +163,7 @@ impl Auth {
             .groups
             .iter()
             .any(|g| self.admin_groups.contains(g));
-        validate::email("user", &identity.email)
+        identity.email = validate::user_email("user", &identity.email)
             .map_err(|_| unauthenticated("the identity's email is not a valid email address"))?;
         Ok(identity)
     }
@@ -208,7 +239,10 @@ impl Jwt {
         let mut validation = Validation::new(header.alg);
         validation.leeway = CLOCK_LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        let mut required = vec!["exp"];
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         match &self.issuer {
             Some(issuer) => validation.set_issuer(&[issuer]),
             None => validation.iss = None,
@@ -220,6 +254,7 @@ impl Jwt {
         let claims = jsonwebtoken::decode::<Value>(token.as_bytes(), key, &validation)
             .map_err(|e| unauthenticated(format!("the bearer token was refused: {}", reason(&e))))?
             .claims;
+        self.check_claims(&claims)?;
         let email = claims
             .get(&self.email_claim)
             .and_then(Value::as_str)
@@ -246,6 +281,48 @@ impl Jwt {
             groups,
             admin: false,
         })
+    }
+}
+
+impl Jwt {
+    /// What the library leaves to us: `iss`/`aud` present as the configured
+    /// strings (not merely absent or `null`), a bounded lifetime, and no
+    /// `email_verified: false`.
+    fn check_claims(&self, claims: &Value) -> Result<(), Unauthenticated> {
+        let refused = |why: &str| unauthenticated(format!("the bearer token was refused: {why}"));
+        if let Some(issuer) = &self.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str())
+        {
+            return Err(refused("its issuer (iss) is not jwt-issuer"));
+        }
+        if let Some(audience) = &self.audience {
+            let listed = match claims.get("aud") {
+                Some(Value::String(one)) => one == audience,
+                Some(Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(audience)),
+                _ => false,
+            };
+            if !listed {
+                return Err(refused("its audience (aud) is not jwt-audience"));
+            }
+        }
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let start = match claims.get("iat") {
+            None => jsonwebtoken::get_current_timestamp(),
+            Some(iat) => iat
+                .as_u64()
+                .ok_or_else(|| refused("its issued-at time (iat) is not a number"))?,
+        };
+        if exp.saturating_sub(start) > self.max_lifetime.as_secs() {
+            return Err(refused(
+                "it lives longer than jwt-max-lifetime allows (exp - iat, or exp - now)",
+            ));
+        }
+        if matches!(claims.get("email_verified"), Some(Value::Bool(false))) {
+            return Err(refused(
+                "its email is not verified (email_verified is false)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -385,6 +462,50 @@ mod tests {
         };
         assert!(why.contains("signature"), "{why}");
         assert!(!why.contains(&forged), "the token is never echoed");
+        // iss and aud are required when configured: absent or null is refused.
+        for claim in ["iss", "aud"] {
+            for absent in [None, Some(Value::Null), Some(json!(7))] {
+                let mut claims = good.clone();
+                match &absent {
+                    None => drop(claims.as_object_mut().unwrap().remove(claim)),
+                    Some(v) => claims[claim] = v.clone(),
+                }
+                let Err(Unauthenticated(why)) = auth.authenticate(&bearer(&hs256(claims))) else {
+                    panic!("{claim} = {absent:?}: accepted")
+                };
+                assert!(why.contains(claim), "{claim}: {why}");
+            }
+        }
+        let mut listed = good.clone();
+        listed["aud"] = json!(["other", "pam"]);
+        assert!(
+            auth.authenticate(&bearer(&hs256(listed))).is_ok(),
+            "aud in a list"
+        );
+        // Lifetime: exp - iat, or exp - now without iat, at most 24 h by default.
+        for (change, why_part) in [
+            (
+                json!({"iat": now(), "exp": now() + 25 * 3600}),
+                "jwt-max-lifetime",
+            ),
+            (json!({"exp": now() + 25 * 3600}), "jwt-max-lifetime"),
+            (json!({"iat": "yesterday"}), "iat"),
+            (json!({"email_verified": false}), "email_verified"),
+        ] {
+            let mut claims = good.clone();
+            for (k, v) in change.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            let Err(Unauthenticated(why)) = auth.authenticate(&bearer(&hs256(claims))) else {
+                panic!("{change}: accepted")
+            };
+            assert!(why.contains(why_part), "{change}: {why}");
+        }
+        let mut verified = good.clone();
+        verified["email_verified"] = json!(true);
+        verified["iat"] = json!(now() - 3600);
+        verified["exp"] = json!(now() + 23 * 3600 - 60);
+        assert!(auth.authenticate(&bearer(&hs256(verified))).is_ok());
         // No header, or not a bearer token.
         assert!(auth.authenticate(&HeaderMap::new()).is_err());
         assert!(auth.authenticate(&bearer("not-a-jwt")).is_err());
@@ -417,6 +538,36 @@ mod tests {
         assert_eq!(who.email, "bob@example.com");
         assert_eq!(who.groups, ["ops", "dev"]);
         assert!(!who.admin);
+        assert_eq!(auth.repeated_header(&headers), None);
+        // The email is canonical: one person, one user.
+        headers.insert("x-pam-user", "Bob@Example.COM".parse().unwrap());
+        assert_eq!(
+            auth.authenticate(&headers).unwrap().email,
+            "bob@example.com"
+        );
+        // A second copy of an identity header, in either order, is ambiguous.
+        for header in ["x-pam-user", "x-pam-groups", "x-pam-gateway-secret"] {
+            let mut twice = headers.clone();
+            twice.append(header, "mallory@example.com".parse().unwrap());
+            assert_eq!(auth.repeated_header(&twice).as_deref(), Some(header));
+        }
+    }
+
+    #[test]
+    fn an_empty_admin_groups_means_no_administrators() {
+        let token =
+            hs256(json!({"email": "a@example.com", "groups": ["pam-admins"], "exp": now() + 60}));
+        let default = auth(&[("jwt-hs256-secret", SECRET)]).unwrap();
+        assert!(default.authenticate(&bearer(&token)).unwrap().admin);
+        let none = auth(&[("jwt-hs256-secret", SECRET), ("admin-groups", "")]).unwrap();
+        assert!(none.admin_groups.is_empty());
+        assert!(!none.authenticate(&bearer(&token)).unwrap().admin);
+        let mut twice = bearer(&token);
+        twice.append(http::header::AUTHORIZATION, "Bearer x".parse().unwrap());
+        assert_eq!(
+            none.repeated_header(&twice).as_deref(),
+            Some("authorization")
+        );
     }
 
     #[test]
@@ -430,6 +581,10 @@ mod tests {
         assert!(message(&[("auth-mode", "trusted-header")]).contains("trusted-header-secret"));
         assert!(message(&[("jwt-public-key", "not pem")]).contains("jwt-public-key"));
         assert!(message(&[("jwt-jwks", "{}")]).contains("jwt-jwks"));
+        assert!(
+            message(&[("jwt-hs256-secret", SECRET), ("jwt-max-lifetime", "0s")])
+                .contains("jwt-max-lifetime")
+        );
         assert!(
             message(&[("jwt-hs256-secret", SECRET), ("jwt-jwks", "{\"keys\":[]}")])
                 .contains("only one")

@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        let response = match read_request(&request) {
-            Ok(request) => match Wasi::open() {
-                Ok(platform) => api::handle(platform, request),
+        let response = match read_head(&request) {
+            Ok(head) => match Wasi::open() {
+                Ok(platform) => api::handle(platform, head, || read_body(&request)),
                 Err(e) => Response::error(&e),
             },
             Err(refused) => refused,
@@ -23,7 +23,8 @@ impl Guest for Component {
     }
 }
 
-fn read_request(request: &IncomingRequest) -> Result<api::Request, Response> {
+/// Method, path and headers: the body is read later, after identity.
+fn read_head(request: &IncomingRequest) -> Result<api::Request, Response> {
     let method = match request.method() {
         Method::Get => http::Method::GET,
         Method::Head => http::Method::HEAD,
@@ -51,13 +52,12 @@ fn read_request(request: &IncomingRequest) -> Result<api::Request, Response> {
             headers.append(name, value);
         }
     }
-    let body = read_body(request)?;
     Ok(api::Request {
         method,
         path,
         query,
         headers,
-        body,
+        body: Vec::new(),
     })
 }
 

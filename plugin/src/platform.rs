@@ -18,7 +18,9 @@ pub trait KeyValue {
 pub enum SendError {
     /// Connecting or waiting for the answer took too long.
     TimedOut(String),
-    /// Anything else: refused, reset, unreachable, too large.
+    /// The host refused to send it (egress policy): trying again cannot help.
+    Refused(String),
+    /// Anything else: reset, unreachable, too large.
     Failed(String),
 }
 

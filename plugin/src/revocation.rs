@@ -1,177 +1,187 @@
-//! Per-user revocation: one inline deny policy on the Target Role, a
-//! statement per revoked user session id (`aws:userid`), denying tokens
-//! issued before the revocation. Statements are merged and pruned once the
-//! sessions they target have expired, to stay under IAM's size limit.
+//! Per-user revocation through IAM: every revocation writes an inline deny
+//! policy of its own on the Target Role, denying the user's session id
+//! (`aws:userid`) every token issued before the revocation.
+//!
+//! Why one policy per revocation rather than one merged document: IAM has
+//! no conditional write, so a read-merge-write of a shared document loses
+//! statements when two revocations race (across threads, processes or
+//! hosts). Writes to distinct policy names never overwrite each other, so
+//! no lock is needed. A policy's name carries the time it may go; pruning
+//! deletes only policies past that time, when every token it can deny has
+//! expired. IAM caps all inline policies of a role together at
+//! [`ROLE_INLINE_LIMIT`] characters: a revocation that would not fit is
+//! refused before anything is written.
 
-use crate::error::{Result, upstream};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
+use crate::error::Result;
+use crate::model::Error;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-/// The inline policy's name on the Target Role.
-pub const POLICY_NAME: &str = "PamAwsRevokedSessions";
-/// Our statements' Sid: this prefix, the time they may go, the user's hash.
-const SID_PREFIX: &str = "PamRevoke";
+/// Our policies' names: this prefix, the time they may go, a unique id.
+pub const POLICY_PREFIX: &str = "PamAwsRevoke-";
+/// IAM's limit on a role's inline policies together (whitespace not counted).
+pub const ROLE_INLINE_LIMIT: usize = 10_240;
+/// Role chaining caps a token's life at one hour: a deny written now has
+/// nothing left to deny an hour later.
+const LONGEST_TOKEN: Duration = Duration::hours(1);
 
-/// `existing` (the current document, if any) with a statement that denies
-/// `user_id`'s tokens issued before `now`, kept until `keep_until`; our
-/// statements whose time has passed are dropped, others' are kept as they are.
-pub fn merge(
-    existing: Option<&str>,
-    user_id: &str,
-    now: OffsetDateTime,
-    keep_until: OffsetDateTime,
-) -> Result<String> {
-    let mut statements = match existing {
-        None => Vec::new(),
-        Some(text) => {
-            let document: Value = serde_json::from_str(text).map_err(|_| {
-                upstream(format!("the inline policy {POLICY_NAME} is not valid JSON"))
-            })?;
-            match document.get("Statement") {
-                Some(Value::Array(list)) => list.clone(),
-                Some(single @ Value::Object(_)) => vec![single.clone()],
-                _ => Vec::new(),
-            }
-        }
+/// One revocation's inline policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationPolicy {
+    pub name: String,
+    pub document: String,
+}
+
+/// The policy that denies `user_ids` (usually one) every token issued
+/// before `cutoff`, named so that it can be pruned once those tokens have
+/// all expired. `unique` (a fresh id) keeps concurrent revocations apart.
+pub fn policy(user_ids: &[&str], cutoff: OffsetDateTime, unique: &str) -> RevocationPolicy {
+    let keep_until = cutoff + LONGEST_TOKEN;
+    let user_id = match user_ids {
+        [one] => json!(one),
+        many => json!(many),
     };
-    let user_hash = short_hash(user_id);
-    let now_sid = sid_time(now);
-    statements.retain(|statement| match our_sid(statement) {
-        // Ours: keep while it matters and is not the one being replaced.
-        Some((until, hash)) => until > now_sid && hash != user_hash,
-        None => true,
+    let document = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PamRevoke",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringLike": {"aws:userid": user_id},
+                "DateLessThan": {"aws:TokenIssueTime": rfc3339(cutoff)},
+            },
+        }],
     });
-    statements.push(json!({
-        "Sid": format!("{SID_PREFIX}{}{user_hash}", sid_time(keep_until)),
-        "Effect": "Deny",
-        "Action": "*",
-        "Resource": "*",
-        "Condition": {
-            "StringLike": {"aws:userid": user_id},
-            "DateLessThan": {"aws:TokenIssueTime": rfc3339(now)},
-        },
-    }));
-    let document = json!({"Version": "2012-10-17", "Statement": statements});
-    Ok(document.to_string())
+    RevocationPolicy {
+        name: format!("{POLICY_PREFIX}{}-{unique}", name_time(keep_until)),
+        document: document.to_string(),
+    }
 }
 
-/// `(until, user hash)` of one of our statements.
-fn our_sid(statement: &Value) -> Option<(String, String)> {
-    let rest = statement.get("Sid")?.as_str()?.strip_prefix(SID_PREFIX)?;
-    (rest.len() == 16 + 12).then(|| (rest[..16].to_string(), rest[16..].to_string()))
+/// Whether `name` is one of our policies whose time has passed at `now`.
+/// Others' policies, and ours that cannot be read, are never pruned.
+pub fn is_prunable(name: &str, now: OffsetDateTime) -> bool {
+    let Some(rest) = name.strip_prefix(POLICY_PREFIX) else {
+        return false;
+    };
+    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+    rest.get(..16)
+        .and_then(|time| PrimitiveDateTime::parse(time, &format).ok())
+        .is_some_and(|keep_until| keep_until.assume_utc() < now)
 }
 
-/// Sortable and Sid-safe (alphanumerics only): `20261129T063000Z` is 16 long.
-fn sid_time(time: OffsetDateTime) -> String {
+/// A policy's size as IAM counts it: characters other than whitespace.
+pub fn size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Refuses a revocation whose policy would take the role's inline policies
+/// past IAM's limit, before anything is written.
+pub fn check_room(role_arn: &str, in_use: usize, new: &RevocationPolicy) -> Result<()> {
+    let needed = size(&new.document);
+    if in_use + needed <= ROLE_INLINE_LIMIT {
+        return Ok(());
+    }
+    Err(Error::Conflict(format!(
+        "the inline policies of {role_arn} already hold {in_use} of IAM's {ROLE_INLINE_LIMIT} characters \
+         and this revocation needs {needed} more; nothing was written. Revocations expire an hour after \
+         they are made; to cut every session of the role now, use the IAM console's \"Revoke active sessions\""
+    )))
+}
+
+/// Sortable and name-safe: `20261129T063000Z`, 16 characters.
+fn name_time(time: OffsetDateTime) -> String {
     let format = format_description!("[year][month][day]T[hour][minute][second]Z");
     time.format(&format).unwrap_or_default()
 }
 
 fn rfc3339(time: OffsetDateTime) -> String {
-    time.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-fn short_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    time.format(&Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::is_iam_name_char;
+    use serde_json::Value;
     use time::macros::datetime;
 
     const ALICE: &str = "AROAEXAMPLE:alice@example.com";
-    const BOB: &str = "AROAEXAMPLE:bob@example.com";
-
-    fn statements(document: &str) -> Vec<Value> {
-        serde_json::from_str::<Value>(document).unwrap()["Statement"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
 
     #[test]
-    fn a_first_revocation_denies_the_user_tokens_issued_before_now() {
+    fn a_revocation_denies_the_user_tokens_issued_before_it() {
         let now = datetime!(2026-11-29 06:30:00 UTC);
-        let doc = merge(None, ALICE, now, datetime!(2026-11-29 07:00:00 UTC)).unwrap();
-        let list = statements(&doc);
-        assert_eq!(list.len(), 1);
-        let s = &list[0];
+        let written = policy(&[ALICE], now, "0193a1b2c3d4");
+        let document: Value = serde_json::from_str(&written.document).unwrap();
+        let statement = &document["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(statement["Action"], "*");
+        assert_eq!(statement["Condition"]["StringLike"]["aws:userid"], ALICE);
         assert_eq!(
-            (s["Effect"].as_str(), s["Action"].as_str()),
-            (Some("Deny"), Some("*"))
-        );
-        assert_eq!(s["Condition"]["StringLike"]["aws:userid"], ALICE);
-        assert_eq!(
-            s["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
             "2026-11-29T06:30:00Z"
         );
-        let sid = s["Sid"].as_str().unwrap();
-        assert!(sid.starts_with("PamRevoke20261129T070000Z"), "{sid}");
-        assert!(
-            sid.chars().all(|c| c.is_ascii_alphanumeric()),
-            "IAM Sids are alphanumeric"
-        );
+        // Kept an hour: the longest a role-chained token lives.
+        assert_eq!(written.name, "PamAwsRevoke-20261129T073000Z-0193a1b2c3d4");
+        assert!(written.name.len() <= 128 && written.name.chars().all(is_iam_name_char));
     }
 
     #[test]
-    fn revocations_merge_replace_and_prune() {
-        let t0 = datetime!(2026-11-29 06:00:00 UTC);
-        let doc = merge(None, ALICE, t0, datetime!(2026-11-29 06:30:00 UTC)).unwrap();
-        let doc = merge(Some(&doc), BOB, t0, datetime!(2026-11-29 07:00:00 UTC)).unwrap();
-        assert_eq!(statements(&doc).len(), 2, "merged");
-        // Alice again: her statement is replaced, not duplicated.
-        let t1 = datetime!(2026-11-29 06:10:00 UTC);
-        let doc = merge(Some(&doc), ALICE, t1, datetime!(2026-11-29 06:40:00 UTC)).unwrap();
-        let list = statements(&doc);
-        assert_eq!(list.len(), 2);
-        let alice = list
-            .iter()
-            .find(|s| s["Condition"]["StringLike"]["aws:userid"] == ALICE)
-            .unwrap();
+    fn concurrent_revocations_write_distinct_policies() {
+        let now = datetime!(2026-11-29 06:30:00 UTC);
+        assert_ne!(
+            policy(&[ALICE], now, "a1").name,
+            policy(&[ALICE], now, "b2").name
+        );
+        let both = policy(&[ALICE, "AROAEXAMPLE:bob@example.com"], now, "c3");
+        let document: Value = serde_json::from_str(&both.document).unwrap();
         assert_eq!(
-            alice["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
-            "2026-11-29T06:10:00Z"
+            document["Statement"][0]["Condition"]["StringLike"]["aws:userid"],
+            json!([ALICE, "AROAEXAMPLE:bob@example.com"])
         );
-        // Past Alice's expiry, a new revocation prunes her statement.
-        let t2 = datetime!(2026-11-29 06:45:00 UTC);
-        let carol = "AROAEXAMPLE:carol@example.com";
-        let doc = merge(Some(&doc), carol, t2, datetime!(2026-11-29 07:15:00 UTC)).unwrap();
-        let users: Vec<Value> = statements(&doc)
-            .iter()
-            .map(|s| s["Condition"]["StringLike"]["aws:userid"].clone())
-            .collect();
-        assert_eq!(users, [json!(BOB), json!(carol)]);
     }
 
     #[test]
-    fn statements_written_by_others_are_kept() {
-        let existing = r#"{"Version":"2012-10-17","Statement":{"Sid":"AWSRevokeOlderSessions","Effect":"Deny","Action":"*","Resource":"*"}}"#;
-        let doc = merge(
-            Some(existing),
-            ALICE,
-            datetime!(2026-11-29 06:00:00 UTC),
-            datetime!(2026-11-29 07:00:00 UTC),
-        )
-        .unwrap();
-        let list = statements(&doc);
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0]["Sid"], "AWSRevokeOlderSessions");
+    fn only_our_policies_past_their_time_are_pruned() {
+        let written = policy(&[ALICE], datetime!(2026-11-29 06:30:00 UTC), "x");
+        assert!(!is_prunable(
+            &written.name,
+            datetime!(2026-11-29 07:29:59 UTC)
+        ));
+        assert!(is_prunable(
+            &written.name,
+            datetime!(2026-11-29 07:30:01 UTC)
+        ));
+        for others in [
+            "AWSRevokeOlderSessions",
+            "PamAwsRevokedSessions",
+            "PamAwsRevoke-garbage",
+            "PamAwsRevoke-",
+        ] {
+            assert!(
+                !is_prunable(others, datetime!(2099-01-01 00:00:00 UTC)),
+                "{others}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_size_limit_is_checked_before_writing() {
+        let written = policy(&[ALICE], datetime!(2026-11-29 06:30:00 UTC), "x");
+        let needed = size(&written.document);
+        assert!(check_room("arn", ROLE_INLINE_LIMIT - needed, &written).is_ok());
+        let Err(Error::Conflict(why)) = check_room("arn", ROLE_INLINE_LIMIT - needed + 1, &written)
+        else {
+            panic!("accepted past the limit")
+        };
         assert!(
-            merge(
-                Some("not json"),
-                ALICE,
-                datetime!(2026-11-29 06:00:00 UTC),
-                datetime!(2026-11-29 07:00:00 UTC)
-            )
-            .is_err()
+            why.contains("10240") && why.contains("nothing was written"),
+            "{why}"
         );
+        assert_eq!(size("{ \"a\" :\n 1 }"), 7);
     }
 }

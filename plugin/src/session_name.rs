@@ -5,27 +5,33 @@ use crate::validate::is_iam_name_char;
 use sha2::{Digest, Sha256};
 
 const MAX_LEN: usize = 64;
-const HASH_LEN: usize = 10;
+/// 64 bits of SHA-256: no two users meet by chance.
+const HASH_LEN: usize = 16;
+/// Separates a hashed name's prefix from its hash. Names kept as they are
+/// never hold it, so the two kinds of name can never be equal.
+const HASH_MARK: char = '=';
 
-/// The email itself when AWS accepts it (2 to 64 characters of `[\w+=,.@-]`);
-/// otherwise a sanitised prefix, `-` and a short hash of the whole email, so
-/// two emails that sanitise or truncate alike never share a name.
+/// The (canonical, lowercase) email itself when AWS accepts it as it is (2
+/// to 64 characters of `[\w+,.@-]`); otherwise a sanitised prefix, `=` and
+/// a hash of the whole email. The mapping is injective: a plain name has no
+/// `=`, a hashed one always has, and hashed names differ by their hash.
 pub fn role_session_name(email: &str) -> String {
-    let sanitised: String = email
-        .chars()
-        .map(|c| if is_iam_name_char(c) { c } else { '-' })
-        .collect();
-    if sanitised == email && (2..=MAX_LEN).contains(&email.len()) {
-        return sanitised;
+    let plain = |c: char| is_iam_name_char(c) && c != HASH_MARK;
+    if email.chars().all(plain) && (2..=MAX_LEN).contains(&email.len()) {
+        return email.to_string();
     }
     let digest = Sha256::digest(email.as_bytes());
     let hash: String = digest
         .iter()
+        .take(HASH_LEN / 2)
         .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..HASH_LEN]
-        .to_string();
-    let prefix: String = sanitised.chars().take(MAX_LEN - HASH_LEN - 1).collect();
-    format!("{prefix}-{hash}")
+        .collect();
+    let prefix: String = email
+        .chars()
+        .map(|c| if plain(c) { c } else { '-' })
+        .take(MAX_LEN - HASH_LEN - 1)
+        .collect();
+    format!("{prefix}{HASH_MARK}{hash}")
 }
 
 #[cfg(test)]
@@ -40,8 +46,8 @@ mod tests {
     fn plain_emails_are_kept() {
         assert_eq!(role_session_name("alice@example.com"), "alice@example.com");
         assert_eq!(
-            role_session_name("a.b+c=d,e@ex-ample.com"),
-            "a.b+c=d,e@ex-ample.com"
+            role_session_name("a.b+c,e@ex-ample.com"),
+            "a.b+c,e@ex-ample.com"
         );
     }
 
@@ -64,9 +70,20 @@ mod tests {
     fn invalid_characters_are_replaced_and_disambiguated() {
         let odd = role_session_name("jörg o'neil@example.com");
         assert!(is_valid(&odd), "{odd}");
-        assert!(odd.starts_with("j-rg-o-neil@example.com-"));
+        assert!(odd.starts_with("j-rg-o-neil@example.com="));
         // A real address that looks like the sanitised one gets its own name.
         assert_ne!(role_session_name("j-rg-o-neil@example.com"), odd);
+    }
+
+    #[test]
+    fn no_plain_email_can_take_a_hashed_name() {
+        // The attack: register the hashed name of someone else as an email.
+        let hashed = role_session_name("jörg@example.com");
+        assert_ne!(role_session_name(&hashed), hashed);
+        // Emails holding the mark are hashed too, so they cannot pose either.
+        let with_mark = role_session_name("a=b@example.com");
+        assert!(with_mark.starts_with("a-b@example.com="), "{with_mark}");
+        assert_ne!(role_session_name("a-b@example.com"), with_mark);
     }
 
     #[test]

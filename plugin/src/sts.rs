@@ -282,8 +282,13 @@ pub fn diagnose(hop: Hop, code: &str, message: &str, role_arn: &str) -> String {
             "The secret access key does not match the key id, or this host's clock is skewed".to_string()
         }
         (Hop::Revocation, "AccessDenied") => format!(
-            "Check that the Resource Role's permission policy allows iam:GetRolePolicy and \
-             iam:PutRolePolicy on {role_arn}"
+            "Check that the Resource Role's permission policy allows iam:ListRolePolicies, \
+             iam:GetRolePolicy, iam:PutRolePolicy and iam:DeleteRolePolicy on {role_arn}"
+        ),
+        (Hop::Revocation, "LimitExceeded") => format!(
+            "The inline policies of {role_arn} are at IAM's limit of 10240 characters: revocations \
+             expire an hour after they are made; to cut every session of the role now, use the IAM \
+             console's \"Revoke active sessions\""
         ),
         (_, "RegionDisabledException") => {
             "Activate STS in the signing region (IAM > Account settings > Security Token Service) or use another sts-region"

@@ -20,6 +20,8 @@ pub struct Fake {
     pub slept: RefCell<Vec<Duration>>,
     /// Seconds each request takes on the clock.
     pub tick: Cell<u64>,
+    /// Every request is refused by egress policy.
+    pub refuse_egress: Cell<bool>,
 }
 
 impl KeyValue for Fake {
@@ -43,6 +45,11 @@ impl Platform for &Fake {
     fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, SendError> {
         self.sent.borrow_mut().push(request);
         self.clock.set(self.clock.get() + self.tick.get());
+        if self.refuse_egress.get() {
+            return Err(SendError::Refused(
+                "not on the egress allow-list".to_string(),
+            ));
+        }
         let (status, body) = self
             .answers
             .borrow_mut()

@@ -97,26 +97,79 @@ pub fn name(field: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An email address as the identity of a user: one `@`, a dotted domain, no spaces.
+/// An email address as the identity of a user: one `@`, a domain of
+/// dotted labels (letters, digits, inner hyphens), no spaces or controls.
 pub fn email(field: &str, email: &str) -> Result<()> {
     let rule = "must be an email address like alice@example.com (at most 254 characters)";
     let Some((local, domain)) = email.split_once('@') else {
         return Err(invalid(field, rule));
     };
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
     let local_ok = !local.is_empty()
+        && local.len() <= 64
         && local
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '@');
+            .all(|c| !c.is_whitespace() && !c.is_control() && !is_bidi_control(c) && c != '@');
     if email.len() > 254 || !local_ok || !domain_ok {
         return Err(invalid(field, rule));
     }
     Ok(())
+}
+
+/// A user's email, checked, in the one form every comparison and record
+/// uses: lowercase. Identity providers treat addresses case-insensitively,
+/// so `Alice@Example.com` and `alice@example.com` are one user.
+pub fn user_email(field: &str, text: &str) -> Result<String> {
+    email(field, text)?;
+    Ok(text.to_lowercase())
+}
+
+/// Characters that reorder text on a terminal (Trojan Source): never
+/// accepted in names and never printed raw.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` made safe to keep and to print: control and bidi characters
+/// escaped (`\u{1b}`), and cut to `max_chars` with a marker. Audit events
+/// hold request-derived strings; this keeps a caller from planting terminal
+/// escapes, fake lines or megabytes in them.
+pub fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            out.push_str("…(cut)");
+            break;
+        }
+        if c.is_control() || is_bidi_control(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The most records one list answers with.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A list's `limit`: 1 to [`MAX_PAGE`].
+pub fn page_limit(field: &str, limit: u32) -> Result<u32> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(invalid(
+            field,
+            format!("must be a whole number from 1 to {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
 }
 
 /// A humantime duration within what role chaining allows; returns seconds.
@@ -141,7 +194,8 @@ pub fn region(field: &str, region: &str) -> Result<()> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok();
+        && (1..=2).contains(&parts[parts.len() - 1].len())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
     if !ok {
         return Err(invalid(field, "must be an AWS region like us-east-1"));
     }
@@ -173,7 +227,7 @@ pub fn console_page(field: &str, page: &str) -> Result<()> {
 }
 
 pub fn description(field: &str, text: &str) -> Result<()> {
-    if text.chars().count() > 1024 || text.chars().any(char::is_control) {
+    if text.chars().count() > 1024 || text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(invalid(
             field,
             "must be at most 1024 characters without control characters",
@@ -282,6 +336,11 @@ mod tests {
             "alice@",
             "al ice@example.com",
             "alice@example",
+            "a@b..c",
+            "a@-b.c",
+            "a@b-.c",
+            "a@.b.c",
+            "a\u{202e}b@example.com",
         ] {
             assert!(email("user", bad).is_err(), "{bad}");
         }
@@ -300,6 +359,33 @@ mod tests {
         assert!(region("region", "us-east-1").is_ok());
         assert!(region("region", "us-gov-west-1").is_ok());
         assert!(region("region", "useast1").is_err());
+        for bad in [
+            "us-east-+1",
+            "us-east-01x",
+            "us-east-123",
+            "us-east-",
+            "US-east-1",
+        ] {
+            assert!(region("region", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            user_email("user", "Alice@Example.COM").unwrap(),
+            "alice@example.com"
+        );
+    }
+
+    #[test]
+    fn printable_text_escapes_controls_and_bidi_and_is_bounded() {
+        let planted = "x\u{1b}]0;owned\u{7}\nFAKE LINE\u{202e}";
+        let safe = printable(planted, 100);
+        assert!(
+            !safe.chars().any(|c| c.is_control() || is_bidi_control(c)),
+            "{safe}"
+        );
+        assert_eq!(safe, "x\\u{1b}]0;owned\\u{7}\\u{a}FAKE LINE\\u{202e}");
+        let long = printable(&"a".repeat(60_000), 64);
+        assert!(long.starts_with(&"a".repeat(64)) && long.ends_with("…(cut)") && long.len() < 80);
+        assert_eq!(printable("prod-1", 64), "prod-1");
         for good in ["bob@example.com", "@example.com", "group:ops"] {
             assert!(allow_entry("allow", good).is_ok(), "{good}");
         }

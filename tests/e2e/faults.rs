@@ -4,11 +4,11 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
-const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
+pub const RESOURCE_ROLE: &str = "arn:aws:iam::123456789012:role/PamResourceRole";
+pub const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
 
 /// A fake with one resource and account set up, and its `pam-aws`.
-fn set_up(extra: &str) -> (FakeAws, Pam) {
+pub fn set_up(extra: &str) -> (FakeAws, Pam) {
     let fake = FakeAws::start();
     let pam = fake.pam(extra);
     pam.json(&[

@@ -2,8 +2,10 @@
 //! moto (IAM auth on: signatures, policies, trust and ExternalId checked)
 //! and the fake sign-in endpoint.
 
+mod catalogue;
 mod faults;
 mod gateway;
+mod hardening;
 mod support;
 
 use serde_json::{Value, json};
@@ -710,20 +712,40 @@ fn credential_process_prints_the_aws_cli_format() {
     );
 }
 
-/// The Target Role's revocation policy statements, read back through IAM.
-fn revocation_statements() -> Vec<Value> {
-    let policy = aws_as_auditor(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        "PamTargetRole",
-        "--policy-name",
-        "PamAwsRevokedSessions",
-    ]);
-    policy["PolicyDocument"]["Statement"]
+/// The Target Role's inline policy names, read back through IAM.
+fn target_role_policies() -> Vec<String> {
+    aws_as_auditor(&["iam", "list-role-policies", "--role-name", "PamTargetRole"])["PolicyNames"]
         .as_array()
         .cloned()
         .unwrap_or_default()
+        .into_iter()
+        .filter_map(|name| name.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The statements of every revocation policy on the Target Role.
+fn revocation_statements() -> Vec<Value> {
+    let mut statements = Vec::new();
+    for name in target_role_policies() {
+        if !name.starts_with("PamAwsRevoke-") {
+            continue;
+        }
+        let policy = aws_as_auditor(&[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            "PamTargetRole",
+            "--policy-name",
+            &name,
+        ]);
+        statements.extend(
+            policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    statements
 }
 
 fn statement_for<'a>(statements: &'a [Value], user_id: &Value) -> Option<&'a Value> {
@@ -739,9 +761,9 @@ fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
     pam.create_resource("rev");
     pam.create_account("rev", "admin", "15m");
 
-    // Seed an expired statement of ours: the next revocation prunes it.
+    // Seed an expired revocation of ours: the next revocation prunes it.
     let stale = json!({"Version": "2012-10-17", "Statement": [{
-        "Sid": "PamRevoke20200101T000000Z0123456789ab", "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Sid": "PamRevoke", "Effect": "Deny", "Action": "*", "Resource": "*",
         "Condition": {"StringLike": {"aws:userid": "AROAOLD:gone@example.com"},
                       "DateLessThan": {"aws:TokenIssueTime": "2020-01-01T00:00:00Z"}}}]});
     aws_as_auditor(&[
@@ -750,7 +772,7 @@ fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
         "--role-name",
         "PamTargetRole",
         "--policy-name",
-        "PamAwsRevokedSessions",
+        "PamAwsRevoke-20200101T010000Z-stale",
         "--policy-document",
         &stale.to_string(),
     ]);
@@ -773,8 +795,9 @@ fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
     );
     assert!(
         statement_for(&statements, &json!("AROAOLD:gone@example.com")).is_none(),
-        "the expired statement was pruned"
+        "the expired revocation was pruned"
     );
+    assert!(!target_role_policies().contains(&"PamAwsRevoke-20200101T010000Z-stale".to_string()));
 
     // The session reads revoked, is not active, and cannot be revoked twice.
     let listed = pam.json(&["sessions", "--user", ALICE]);
@@ -795,7 +818,7 @@ fn revocation_denies_the_session_through_an_inline_policy_and_prunes() {
     let statements = revocation_statements();
     assert!(
         statement_for(&statements, &session["assumed_role_id"]).is_some(),
-        "merged, not replaced"
+        "kept beside the new one"
     );
     assert!(statement_for(&statements, &bobs[0]["assumed_role_id"]).is_some());
 

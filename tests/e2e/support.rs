@@ -15,6 +15,17 @@ pub const EXTERNAL_ID: &str = "proj-e2e-7f3a";
 pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
 /// Longer than a role session name may be: gets a prefix and a hash.
+/// Users whose sessions the parallel revocation test revokes at once.
+pub const PARALLEL_USERS: [&str; 8] = [
+    "user1@example.com",
+    "user2@example.com",
+    "user3@example.com",
+    "user4@example.com",
+    "user5@example.com",
+    "user6@example.com",
+    "user7@example.com",
+    "user8@example.com",
+];
 pub const LONG_EMAIL: &str = "firstname.middlename.lastname.department.team@subsidiary.example.com";
 
 pub fn root() -> PathBuf {
@@ -129,6 +140,7 @@ pub fn world() -> &'static World {
         ];
         let mut args = vec![moto.as_str(), EXTERNAL_ID];
         args.extend(sessions);
+        args.extend(PARALLEL_USERS);
         let setup = python_json("moto_setup.py", &args);
         let text = |key: &str| setup[key].as_str().expect(key).to_string();
         World {

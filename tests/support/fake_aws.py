@@ -1,12 +1,18 @@
-"""A programmable stand-in for STS and the sign-in endpoint, for fault
-tests: each answer can be scripted (status, body, delay), and every request
-is recorded. Unscripted requests get well-formed successes.
+"""A programmable stand-in for STS, IAM's inline role policies and the
+sign-in endpoint, for fault tests: each answer can be scripted (status,
+body, delay), and every request is recorded. Unscripted requests get
+well-formed successes. IAM keeps role policies in memory, enforces the
+10,240-character limit on a role's inline policies together, and can be
+made slow per action, to widen the window concurrent writers race in.
 
 usage: fake_aws.py PORT   (runs until standard input closes)
-  POST /                      STS query API (AssumeRole)
+  POST /                      STS query API (AssumeRole), IAM query API
+                              (List/Get/Put/DeleteRolePolicy)
   GET  /federation            getSigninToken
   POST /_script/sts|signin    JSON list of {"status", "body", "delay", "size"}
+  POST /_iam_delays           JSON {"GetRolePolicy": seconds, ...}
   GET  /_requests             what was received
+  GET  /_policies             {role: {policy name: document}}
 """
 
 import json
@@ -15,11 +21,72 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
+from xml.sax.saxutils import escape
 
 LOCK = threading.Lock()
 SCRIPTS = {"sts": [], "signin": []}
 RECEIVED = []
+POLICIES = {}  # role name -> {policy name: document}
+IAM_DELAYS = {}
+IAM_LIMIT = 10240
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+
+def iam_error(status, code, message):
+    return status, (
+        f'<ErrorResponse xmlns="{IAM_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+
+
+def iam_answer(action, result):
+    return 200, (
+        f'<{action}Response xmlns="{IAM_NS}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+    )
+
+
+def size(document):
+    return sum(1 for c in document if not c.isspace())
+
+
+def iam(form):
+    """One IAM call. Reads happen before the (optional) delay and writes
+    after it, as a slow real endpoint would let writers interleave."""
+    action, role, name = form["Action"], form.get("RoleName", ""), form.get("PolicyName", "")
+    if action == "ListRolePolicies":
+        with LOCK:
+            names = sorted(POLICIES.get(role, {}))
+        time.sleep(IAM_DELAYS.get(action, 0))
+        members = "".join(f"<member>{n}</member>" for n in names)
+        return iam_answer(action, f"<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>")
+    if action == "GetRolePolicy":
+        with LOCK:
+            document = POLICIES.get(role, {}).get(name)
+        time.sleep(IAM_DELAYS.get(action, 0))
+        if document is None:
+            return iam_error(404, "NoSuchEntity", f"The role policy with name {name} cannot be found.")
+        return iam_answer(
+            action,
+            f"<RoleName>{role}</RoleName><PolicyName>{name}</PolicyName>"
+            f"<PolicyDocument>{quote(document)}</PolicyDocument>",
+        )
+    time.sleep(IAM_DELAYS.get(action, 0))
+    with LOCK:
+        policies = POLICIES.setdefault(role, {})
+        if action == "PutRolePolicy":
+            document = form["PolicyDocument"]
+            others = sum(size(d) for n, d in policies.items() if n != name)
+            if others + size(document) > IAM_LIMIT:
+                return iam_error(409, "LimitExceeded", f"Maximum policy size of {IAM_LIMIT} bytes exceeded for role {role}")
+            policies[name] = document
+            return iam_answer(action, "")
+        if action == "DeleteRolePolicy":
+            if policies.pop(name, None) is None:
+                return iam_error(404, "NoSuchEntity", f"The role policy with name {name} cannot be found.")
+            return iam_answer(action, "")
+    return iam_error(400, "InvalidAction", f"{action} is not faked")
 
 
 def assume_role_success(form):
@@ -53,7 +120,14 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 SCRIPTS[url.path.rsplit("/", 1)[-1]].extend(json.loads(body))
             return self.answer(200, "{}")
+        if url.path == "/_iam_delays":
+            with LOCK:
+                IAM_DELAYS.update(json.loads(body))
+            return self.answer(200, "{}")
         form = {k: v[0] for k, v in parse_qs(body).items()}
+        if form.get("Action", "").endswith("RolePolicy") or form.get("Action") == "ListRolePolicies":
+            self.record("iam", form)
+            return self.answer(*iam(form))
         self.record("sts", form)
         self.scripted("sts", lambda: (200, assume_role_success(form)))
 
@@ -62,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_requests":
             with LOCK:
                 return self.answer(200, json.dumps(RECEIVED))
+        if url.path == "/_policies":
+            with LOCK:
+                return self.answer(200, json.dumps(POLICIES))
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.record("signin", query)
         self.scripted("signin", lambda: (200, json.dumps({"SigninToken": "fake-token"})))

@@ -70,7 +70,10 @@ def create_world(endpoint, partition, external_id, session_names):
         PolicyName="assume-and-revoke",
         PolicyDocument=policy(
             allow("sts:AssumeRole", target_role),
-            allow(["iam:GetRolePolicy", "iam:PutRolePolicy"], target_role),
+            allow(
+                ["iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+                target_role,
+            ),
         ),
     )
     # An auditor the tests use to read back (and seed) what revocation writes.
@@ -79,7 +82,7 @@ def create_world(endpoint, partition, external_id, session_names):
     iam.put_user_policy(
         UserName="auditor",
         PolicyName="role-policies",
-        PolicyDocument=policy(allow(["iam:GetRolePolicy", "iam:PutRolePolicy"], "*")),
+        PolicyDocument=policy(allow(["iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy"], "*")),
     )
     return {
         "access_key_id": key["AccessKeyId"],

@@ -66,7 +66,7 @@ fn cli_cases() -> Vec<(Vec<String>, i32, &'static str)> {
         "not an arn at all, really",
         "arn:aws:iam::1234567890ab:role/R",
         "short",
-        "arn:aws:iam::123456789012:role/R\u{0}",
+        "arn:aws:iam::123456789012:role/R\u{7}",
     ] {
         add(
             &["resource", "create", "--name", "ok", "--role-arn", arn],
@@ -147,7 +147,7 @@ fn cli_cases() -> Vec<(Vec<String>, i32, &'static str)> {
         "us-east-01x",
         "us-east-123",
         "us-east-",
-        "-1",
+        "us-east-1a",
         "us east 1",
     ] {
         add_account("--region", region, 2, "region");
@@ -190,7 +190,7 @@ fn cli_cases() -> Vec<(Vec<String>, i32, &'static str)> {
     for command in ["access", "credential-process"] {
         for target in ["f", "/a", "f/", "", "nowhere/a", "f/nowhere"] {
             let code = if target.contains("nowhere") { 3 } else { 2 };
-            let says = if code == 3 { "not found" } else { "RES" };
+            let says = if code == 3 { "not found" } else { "target" };
             add(&[command, target, "--user", ALICE], code, says);
         }
         for user in [
@@ -252,7 +252,7 @@ fn cli_cases() -> Vec<(Vec<String>, i32, &'static str)> {
         3,
         "not found",
     );
-    for limit in ["0", "1001", "-1", "abc", "99999999999"] {
+    for limit in ["0", "1001", "1.5", "abc", "99999999999"] {
         add(&["audit", "--limit", limit], 2, "limit");
     }
     for command in ["show", "delete"] {

@@ -108,6 +108,24 @@ struct Iam<'a> {
     settings: &'a Settings,
 }
 
+impl Iam<'_> {
+    fn policy_request(
+        &self,
+        call: iam::PolicyCall,
+        name: &str,
+        now: SystemTime,
+    ) -> Result<http::Request<Vec<u8>>> {
+        iam::role_policy(
+            call,
+            &self.endpoint,
+            self.signer,
+            &self.role.name,
+            name,
+            now,
+        )
+    }
+}
+
 /// The account a grant is for, with its parsed Target Role.
 struct Target {
     account: Account,
@@ -664,9 +682,7 @@ impl<P: Platform> Broker<P> {
                 self.send_retrying(
                     settings,
                     Hop::Revocation,
-                    |now| {
-                        iam::delete_role_policy(&iam.endpoint, iam.signer, &role.name, &name, now)
-                    },
+                    |now| iam.policy_request(iam::PolicyCall::Delete, &name, now),
                     |status, body| iam::read_delete_role_policy(&role.arn, status, body),
                 )?;
                 continue;
@@ -674,7 +690,7 @@ impl<P: Platform> Broker<P> {
             let document = self.send_retrying(
                 settings,
                 Hop::Revocation,
-                |now| iam::get_role_policy(&iam.endpoint, iam.signer, &role.name, &name, now),
+                |now| iam.policy_request(iam::PolicyCall::Get, &name, now),
                 |status, body| iam::read_get_role_policy(&role.arn, status, body),
             )?;
             in_use += document.as_deref().map_or(0, revocation::size);

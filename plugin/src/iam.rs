@@ -45,15 +45,27 @@ fn request(
     Ok(request)
 }
 
-pub fn get_role_policy(
+/// A call about one named inline policy of a role that carries nothing else.
+#[derive(Clone, Copy)]
+pub enum PolicyCall {
+    Get,
+    Delete,
+}
+
+pub fn role_policy(
+    call: PolicyCall,
     endpoint: &Endpoint,
     signer: &Credentials,
     role_name: &str,
     policy_name: &str,
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
+    let action = match call {
+        PolicyCall::Get => "GetRolePolicy",
+        PolicyCall::Delete => "DeleteRolePolicy",
+    };
     let params = [
-        ("Action", "GetRolePolicy"),
+        ("Action", action),
         ("RoleName", role_name),
         ("PolicyName", policy_name),
     ];
@@ -122,21 +134,6 @@ pub fn list_role_policies(
 ) -> Result<http::Request<Vec<u8>>> {
     let mut params = vec![("Action", "ListRolePolicies"), ("RoleName", role_name)];
     params.extend(marker.map(|marker| ("Marker", marker)));
-    request(endpoint, signer, &params, now)
-}
-
-pub fn delete_role_policy(
-    endpoint: &Endpoint,
-    signer: &Credentials,
-    role_name: &str,
-    policy_name: &str,
-    now: SystemTime,
-) -> Result<http::Request<Vec<u8>>> {
-    let params = [
-        ("Action", "DeleteRolePolicy"),
-        ("RoleName", role_name),
-        ("PolicyName", policy_name),
-    ];
     request(endpoint, signer, &params, now)
 }
 

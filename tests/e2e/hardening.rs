@@ -191,33 +191,10 @@ fn parallel_revocations_all_reach_iam_in_moto() {
     revoke_all_at_once(&pam, &ids);
 
     // Read back through IAM as the auditor: one deny per revoked session.
-    let names = aws_as_auditor(&[
-        "iam",
-        "list-role-policies",
-        "--role-name",
-        "PamTargetRole",
-    ])["PolicyNames"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut denied = Vec::new();
-    for name in names.iter().filter_map(Value::as_str) {
-        if !name.starts_with("PamAwsRevoke-") {
-            continue;
-        }
-        let policy = aws_as_auditor(&[
-            "iam",
-            "get-role-policy",
-            "--role-name",
-            "PamTargetRole",
-            "--policy-name",
-            name,
-        ]);
-        denied.push(
-            policy["PolicyDocument"]["Statement"][0]["Condition"]["StringLike"]["aws:userid"]
-                .clone(),
-        );
-    }
+    let denied: Vec<Value> = revocation_statements()
+        .iter()
+        .map(|s| s["Condition"]["StringLike"]["aws:userid"].clone())
+        .collect();
     for session in &sessions {
         assert!(
             denied.contains(&session["assumed_role_id"]),

@@ -338,6 +338,42 @@ impl Pam {
     }
 }
 
+/// The Target Role's inline policy names, read back through IAM.
+pub fn target_role_policies() -> Vec<String> {
+    aws_as_auditor(&["iam", "list-role-policies", "--role-name", "PamTargetRole"])["PolicyNames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|name| name.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The statements of every revocation policy on the Target Role.
+pub fn revocation_statements() -> Vec<Value> {
+    let mut statements = Vec::new();
+    for name in target_role_policies() {
+        if !name.starts_with("PamAwsRevoke-") {
+            continue;
+        }
+        let policy = aws_as_auditor(&[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            "PamTargetRole",
+            "--policy-name",
+            &name,
+        ]);
+        statements.extend(
+            policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    statements
+}
+
 /// A programmable STS and sign-in endpoint (`tests/support/fake_aws.py`),
 /// one per test, for faults moto cannot produce.
 pub struct FakeAws {

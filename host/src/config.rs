@@ -414,7 +414,7 @@ fn unquote(text: &str) -> String {
     for c in text.chars() {
         match open {
             Some(quote) if c == quote => {
-                out.push_str("…");
+                out.push('…');
                 out.push(c);
                 open = None;
             }

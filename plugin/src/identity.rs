@@ -306,11 +306,14 @@ impl Jwt {
             }
         }
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let now = jsonwebtoken::get_current_timestamp();
+        // An `iat` in the future must not shorten the lifetime counted.
         let start = match claims.get("iat") {
-            None => jsonwebtoken::get_current_timestamp(),
+            None => now,
             Some(iat) => iat
                 .as_u64()
-                .ok_or_else(|| refused("its issued-at time (iat) is not a number"))?,
+                .ok_or_else(|| refused("its issued-at time (iat) is not a number"))?
+                .min(now),
         };
         if exp.saturating_sub(start) > self.max_lifetime.as_secs() {
             return Err(refused(
@@ -489,6 +492,10 @@ mod tests {
                 "jwt-max-lifetime",
             ),
             (json!({"exp": now() + 25 * 3600}), "jwt-max-lifetime"),
+            (
+                json!({"iat": now() + 24 * 3600, "exp": now() + 25 * 3600}),
+                "jwt-max-lifetime",
+            ),
             (json!({"iat": "yesterday"}), "iat"),
             (json!({"email_verified": false}), "email_verified"),
         ] {

@@ -175,6 +175,53 @@ fn parallel_revocations_all_reach_iam_even_when_it_is_slow() {
 }
 
 #[test]
+fn parallel_rest_revocations_in_one_server_all_reach_iam() {
+    let (fake, pam) = set_up(&format!("max_attempts = 1\n{}", trusted_header_config()));
+    let mut config = std::fs::read_to_string(pam.dir.path().join("pam-aws.toml")).unwrap();
+    config = config.replace(
+        "[aws]\n",
+        &format!("[aws]\niam_endpoint = \"{}\"\n", fake.url),
+    );
+    std::fs::write(pam.dir.path().join("pam-aws.toml"), config).unwrap();
+    let sessions: Vec<Value> = PARALLEL_USERS
+        .iter()
+        .map(|user| pam.json(&["access", "f/a", "--user", user])["session"].clone())
+        .collect();
+    let server = pam.serve();
+    ureq::post(&format!("{}/_iam_delays", fake.url))
+        .send(
+            json!({"ListRolePolicies": 0.3, "GetRolePolicy": 0.3, "PutRolePolicy": 0.3})
+                .to_string(),
+        )
+        .unwrap();
+    // Threads of one server, each revoking as the session's owner.
+    let threads: Vec<_> = sessions
+        .iter()
+        .map(|session| {
+            let url = format!(
+                "{}/v1/sessions/{}/revoke",
+                server.url,
+                session["id"].as_str().unwrap()
+            );
+            let owner = session["user"].as_str().unwrap().to_string();
+            std::thread::spawn(move || send("POST", &url, &as_user(&owner, "dev"), ""))
+        })
+        .collect();
+    for thread in threads {
+        let (status, body) = thread.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut denied = denied_user_ids(&policies_of(&fake, "PamTarget"));
+    denied.sort();
+    let mut expected: Vec<String> = sessions
+        .iter()
+        .map(|s| s["assumed_role_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(denied, expected, "every revoked user is denied in IAM");
+}
+
+#[test]
 fn parallel_revocations_all_reach_iam_in_moto() {
     let w = world();
     let pam = Pam::with_config(&format!("iam_endpoint = \"{}\"\n", w.moto));

@@ -41,7 +41,7 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| root().join(".venv/bin/python"));
     assert!(
         python.exists(),
-        "{} is missing: run scripts/setup first",
+        "{} is missing: run scripts/setup --tests first",
         python.display()
     );
     python
@@ -453,7 +453,7 @@ pub fn aws_as_auditor(args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("AWS CLI JSON")
 }
 
-/// A throwaway redis-server (installed by scripts/setup) on a free port.
+/// A throwaway redis-server (installed by scripts/setup --tests) on a free port.
 pub struct RedisServer {
     pub url: String,
     child: Child,
@@ -475,7 +475,7 @@ impl RedisServer {
             ])
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server is missing: run scripts/setup");
+            .expect("redis-server is missing: run scripts/setup --tests");
         wait_for_port(port, "redis-server");
         RedisServer {
             url: format!("redis://127.0.0.1:{port}/0"),
@@ -632,7 +632,7 @@ impl Pam {
     }
 }
 
-/// Upstream `wasmtime` 48.0.8, as `scripts/setup` installs it.
+/// Upstream `wasmtime` 48.0.8, as `scripts/setup --tests` installs it.
 pub fn wasmtime_cli() -> PathBuf {
     let path = std::env::var_os("PAM_AWS_WASMTIME")
         .map(PathBuf::from)
@@ -646,7 +646,7 @@ pub fn wasmtime_cli() -> PathBuf {
         });
     assert!(
         path.exists(),
-        "{} is missing: run scripts/setup first",
+        "{} is missing: run scripts/setup --tests first",
         path.display()
     );
     path

@@ -31,10 +31,6 @@ impl Egress {
         }
     }
 
-    pub fn allowed(&self) -> &[String] {
-        &self.allow
-    }
-
     /// Whether `authority` (with the URL's scheme for its default port) may be reached.
     pub fn permits(&self, authority: &str, default_port: u16) -> bool {
         let target = with_port(&authority.to_ascii_lowercase(), default_port);

@@ -1,6 +1,7 @@
 //! `wasi:keyvalue/store` for the component, over a [`Backend`]: SQLite on
-//! disk (the default) or memory. Buckets are a column (SQLite) or part of
-//! the key (memory); the component may open only the bucket it was given.
+//! disk (the default), Redis (shared by several hosts) or memory. Buckets
+//! are a column (SQLite), a hash (Redis) or part of the key (memory); the
+//! component may open only the bucket it was given.
 
 use crate::bindings::wasi::keyvalue::store::{self, KeyResponse};
 use anyhow::{Context, Result};

@@ -1,6 +1,6 @@
 //! The pam-aws host: runs the pam-aws-console component in wasmtime with
 //! the imports it needs (outgoing HTTP behind an egress allow-list, a
-//! key-value store over SQLite or memory, configuration), and the CLI.
+//! key-value store over SQLite, Redis or memory, configuration), and the CLI.
 
 pub mod bindings;
 pub mod cli;

@@ -87,6 +87,50 @@ fn denied_user_ids(policies: &serde_json::Map<String, Value>) -> Vec<String> {
         .collect()
 }
 
+/// Points `pam`'s revocations at the fake's IAM.
+fn use_fake_iam(pam: &Pam, fake: &FakeAws) {
+    let path = pam.dir.path().join("pam-aws.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace(
+        "[aws]\n",
+        &format!("[aws]\niam_endpoint = \"{}\"\n", fake.url),
+    );
+    std::fs::write(path, config).unwrap();
+}
+
+/// Makes the fake's IAM answer each action named in `delays` that many seconds late.
+fn slow_iam(fake: &FakeAws, delays: Value) {
+    ureq::post(&format!("{}/_iam_delays", fake.url))
+        .send(delays.to_string())
+        .unwrap();
+}
+
+/// One session on `target` for each of [`PARALLEL_USERS`].
+fn a_session_each(pam: &Pam, target: &str) -> Vec<Value> {
+    PARALLEL_USERS
+        .iter()
+        .map(|user| pam.json(&["access", target, "--user", user])["session"].clone())
+        .collect()
+}
+
+fn ids_of(sessions: &[Value]) -> Vec<String> {
+    sessions
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The fake IAM denies exactly the users of `sessions`, one policy each.
+fn assert_each_denied_in_fake_iam(fake: &FakeAws, sessions: &[Value]) {
+    let mut denied = denied_user_ids(&policies_of(fake, "PamTarget"));
+    denied.sort();
+    let mut expected: Vec<String> = sessions
+        .iter()
+        .map(|s| s["assumed_role_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(denied, expected, "every revoked user is denied in IAM");
+}
+
 /// Runs `pam-aws revoke ID` for every id at once; each must succeed.
 fn revoke_all_at_once(pam: &Pam, ids: &[String]) {
     let children: Vec<_> = ids
@@ -113,13 +157,8 @@ fn revoke_all_at_once(pam: &Pam, ids: &[String]) {
 #[test]
 fn parallel_revocations_all_reach_iam_even_when_it_is_slow() {
     let (fake, pam) = set_up("max_attempts = 1");
-    let mut config = std::fs::read_to_string(pam.dir.path().join("pam-aws.toml")).unwrap();
-    config = config.replace(
-        "[aws]\n",
-        &format!("[aws]\niam_endpoint = \"{}\"\n", fake.url),
-    );
-    std::fs::write(pam.dir.path().join("pam-aws.toml"), config).unwrap();
-    // Two earlier revocations: one long expired (pruned), one a stranger's.
+    use_fake_iam(&pam, &fake);
+    // An earlier revocation, long expired: pruned by the next one.
     ureq::post(&format!("{}/", fake.url))
         .send_form([
             ("Action", "PutRolePolicy"),
@@ -131,44 +170,26 @@ fn parallel_revocations_all_reach_iam_even_when_it_is_slow() {
             ),
         ])
         .unwrap();
-    let sessions: Vec<Value> = PARALLEL_USERS
-        .iter()
-        .map(|user| pam.json(&["access", "f/a", "--user", user])["session"].clone())
-        .collect();
-    let ids: Vec<String> = sessions
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect();
+    let sessions = a_session_each(&pam, "f/a");
     // Every read and write is slow: the window a read-merge-write loses in.
-    ureq::post(&format!("{}/_iam_delays", fake.url))
-        .send(
-            json!({"ListRolePolicies": 0.4, "GetRolePolicy": 0.3, "PutRolePolicy": 0.3})
-                .to_string(),
-        )
-        .unwrap();
-    revoke_all_at_once(&pam, &ids);
+    slow_iam(
+        &fake,
+        json!({"ListRolePolicies": 0.4, "GetRolePolicy": 0.3, "PutRolePolicy": 0.3}),
+    );
+    revoke_all_at_once(&pam, &ids_of(&sessions));
 
-    let policies = policies_of(&fake, "PamTarget");
-    let mut denied = denied_user_ids(&policies);
-    denied.sort();
-    let mut expected: Vec<String> = sessions
-        .iter()
-        .map(|s| s["assumed_role_id"].as_str().unwrap().to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(denied, expected, "every revoked user is denied in IAM");
+    assert_each_denied_in_fake_iam(&fake, &sessions);
     assert!(
-        !policies.contains_key("PamAwsRevoke-20200101T000000Z-old"),
+        !policies_of(&fake, "PamTarget").contains_key("PamAwsRevoke-20200101T000000Z-old"),
         "the expired revocation was pruned"
     );
-    for id in &ids {
-        let session = pam
-            .json(&["sessions"])
+    let listed = pam.json(&["sessions"]);
+    for id in ids_of(&sessions) {
+        let session = listed
             .as_array()
             .unwrap()
             .iter()
             .find(|s| s["id"] == id.as_str())
-            .cloned()
             .unwrap();
         assert_eq!(session["status"], "revoked");
     }
@@ -177,23 +198,13 @@ fn parallel_revocations_all_reach_iam_even_when_it_is_slow() {
 #[test]
 fn parallel_rest_revocations_in_one_server_all_reach_iam() {
     let (fake, pam) = set_up(&format!("max_attempts = 1\n{}", trusted_header_config()));
-    let mut config = std::fs::read_to_string(pam.dir.path().join("pam-aws.toml")).unwrap();
-    config = config.replace(
-        "[aws]\n",
-        &format!("[aws]\niam_endpoint = \"{}\"\n", fake.url),
-    );
-    std::fs::write(pam.dir.path().join("pam-aws.toml"), config).unwrap();
-    let sessions: Vec<Value> = PARALLEL_USERS
-        .iter()
-        .map(|user| pam.json(&["access", "f/a", "--user", user])["session"].clone())
-        .collect();
+    use_fake_iam(&pam, &fake);
+    let sessions = a_session_each(&pam, "f/a");
     let server = pam.serve();
-    ureq::post(&format!("{}/_iam_delays", fake.url))
-        .send(
-            json!({"ListRolePolicies": 0.3, "GetRolePolicy": 0.3, "PutRolePolicy": 0.3})
-                .to_string(),
-        )
-        .unwrap();
+    slow_iam(
+        &fake,
+        json!({"ListRolePolicies": 0.3, "GetRolePolicy": 0.3, "PutRolePolicy": 0.3}),
+    );
     // Threads of one server, each revoking as the session's owner.
     let threads: Vec<_> = sessions
         .iter()
@@ -211,14 +222,7 @@ fn parallel_rest_revocations_in_one_server_all_reach_iam() {
         let (status, body) = thread.join().unwrap();
         assert_eq!(status, 200, "{body}");
     }
-    let mut denied = denied_user_ids(&policies_of(&fake, "PamTarget"));
-    denied.sort();
-    let mut expected: Vec<String> = sessions
-        .iter()
-        .map(|s| s["assumed_role_id"].as_str().unwrap().to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(denied, expected, "every revoked user is denied in IAM");
+    assert_each_denied_in_fake_iam(&fake, &sessions);
 }
 
 #[test]
@@ -227,15 +231,8 @@ fn parallel_revocations_all_reach_iam_in_moto() {
     let pam = Pam::with_config(&format!("iam_endpoint = \"{}\"\n", w.moto));
     pam.create_resource("par");
     pam.create_account("par", "admin", "15m");
-    let sessions: Vec<Value> = PARALLEL_USERS
-        .iter()
-        .map(|user| pam.json(&["access", "par/admin", "--user", user])["session"].clone())
-        .collect();
-    let ids: Vec<String> = sessions
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect();
-    revoke_all_at_once(&pam, &ids);
+    let sessions = a_session_each(&pam, "par/admin");
+    revoke_all_at_once(&pam, &ids_of(&sessions));
 
     // Read back through IAM as the auditor: one deny per revoked session.
     let denied: Vec<Value> = revocation_statements()
@@ -347,12 +344,7 @@ fn work_a_client_abandons_is_finished_and_audited() {
         "max_attempts = 1\n[server]\nrequest_timeout = \"1s\"\n{}",
         trusted_header_config()
     ));
-    let mut config = std::fs::read_to_string(pam.dir.path().join("pam-aws.toml")).unwrap();
-    config = config.replace(
-        "[aws]\n",
-        &format!("[aws]\niam_endpoint = \"{}\"\n", fake.url),
-    );
-    std::fs::write(pam.dir.path().join("pam-aws.toml"), config).unwrap();
+    use_fake_iam(&pam, &fake);
     let server = pam.serve();
 
     // A grant whose hop 2 is slow: the client gets a 504 after 1 s...
@@ -369,9 +361,7 @@ fn work_a_client_abandons_is_finished_and_audited() {
 
     // A revocation whose client hangs up while IAM is slow still lands.
     let id = sessions[0]["id"].as_str().unwrap().to_string();
-    ureq::post(&format!("{}/_iam_delays", fake.url))
-        .send(json!({"PutRolePolicy": 2}).to_string())
-        .unwrap();
+    slow_iam(&fake, json!({"PutRolePolicy": 2}));
     let revoke = format!("/v1/sessions/{id}/revoke");
     let address = server.url.trim_start_matches("http://").to_string();
     {

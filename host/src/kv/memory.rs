@@ -1,0 +1,61 @@
+//! A store that lasts one process.
+
+use super::Backend;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Process-lifetime store, for tests and throwaway runs.
+#[derive(Default)]
+pub struct Memory {
+    entries: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+}
+
+impl Memory {
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Vec<u8>>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Backend for Memory {
+    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .entries()
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned())
+    }
+
+    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.entries()
+            .insert((bucket.to_string(), key.to_string()), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        self.entries()
+            .remove(&(bucket.to_string(), key.to_string()));
+        Ok(())
+    }
+
+    fn keys(&self, bucket: &str) -> Result<Vec<String>> {
+        Ok(self
+            .entries()
+            .keys()
+            .filter(|(b, _)| b == bucket)
+            .map(|(_, key)| key.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::tests::exercise;
+
+    #[test]
+    fn memory_keeps_buckets_apart() {
+        exercise(&Memory::default());
+    }
+}

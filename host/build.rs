@@ -2,6 +2,9 @@
 //! `cargo build`/`cargo test` at the root embed a fresh component with no
 //! extra step (as wasmtime's test-programs artifacts crate does).
 
+// A failing build script is a build error: `expect` says which step failed.
+#![allow(clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -2,6 +2,9 @@
 //! moto (IAM auth on: signatures, policies, trust and ExternalId checked)
 //! and the fake sign-in endpoint.
 
+// A test harness: a failed step is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod catalogue;
 mod faults;
 mod gateway;

@@ -16,21 +16,55 @@ use serde_json::{Value, json};
 /// The largest request body accepted; records are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What a request asks for; the dispatch matches it exhaustively.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Route {
+    Health,
+    ListResources,
+    CreateResource,
+    GetResource,
+    DeleteResource,
+    ListAccounts,
+    CreateAccount,
+    GetAccount,
+    DeleteAccount,
+    Access,
+    ListSessions,
+    RevokeSession,
+    ListAudit,
+}
+
 /// Every route, as the OpenAPI document (`docs/openapi.json`) lists them.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/v1/resources"),
-    ("POST", "/v1/resources"),
-    ("GET", "/v1/resources/{name}"),
-    ("DELETE", "/v1/resources/{name}"),
-    ("GET", "/v1/resources/{name}/accounts"),
-    ("POST", "/v1/resources/{name}/accounts"),
-    ("GET", "/v1/resources/{name}/accounts/{account}"),
-    ("DELETE", "/v1/resources/{name}/accounts/{account}"),
-    ("POST", "/v1/resources/{name}/accounts/{account}/access"),
-    ("GET", "/v1/sessions"),
-    ("POST", "/v1/sessions/{id}/revoke"),
-    ("GET", "/v1/audit"),
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/healthz", Route::Health),
+    ("GET", "/v1/resources", Route::ListResources),
+    ("POST", "/v1/resources", Route::CreateResource),
+    ("GET", "/v1/resources/{name}", Route::GetResource),
+    ("DELETE", "/v1/resources/{name}", Route::DeleteResource),
+    ("GET", "/v1/resources/{name}/accounts", Route::ListAccounts),
+    (
+        "POST",
+        "/v1/resources/{name}/accounts",
+        Route::CreateAccount,
+    ),
+    (
+        "GET",
+        "/v1/resources/{name}/accounts/{account}",
+        Route::GetAccount,
+    ),
+    (
+        "DELETE",
+        "/v1/resources/{name}/accounts/{account}",
+        Route::DeleteAccount,
+    ),
+    (
+        "POST",
+        "/v1/resources/{name}/accounts/{account}/access",
+        Route::Access,
+    ),
+    ("GET", "/v1/sessions", Route::ListSessions),
+    ("POST", "/v1/sessions/{id}/revoke", Route::RevokeSession),
+    ("GET", "/v1/audit", Route::ListAudit),
 ];
 
 pub struct Request {
@@ -97,10 +131,10 @@ pub fn handle<P: Platform>(
     read_body: impl FnOnce() -> std::result::Result<Vec<u8>, Response>,
 ) -> Response {
     // The routes whose pattern fits the path, with their captured segments.
-    let candidates: Vec<(&str, &str, Vec<String>)> = ROUTES
+    let candidates: Vec<(&str, Route, Vec<String>)> = ROUTES
         .iter()
-        .filter_map(|(method, pattern)| {
-            match_path(pattern, &request.path).map(|params| (*method, *pattern, params))
+        .filter_map(|(method, pattern, route)| {
+            match_path(pattern, &request.path).map(|params| (*method, *route, params))
         })
         .collect();
     if candidates.is_empty() {
@@ -120,7 +154,7 @@ pub fn handle<P: Platform>(
         response.headers.push(("allow", allowed.join(", ")));
         return response;
     };
-    if route == "/healthz" {
+    if route == Route::Health {
         return Response::json(200, json!({"status": "ok"}));
     }
     let auth = match Auth::load(&platform) {
@@ -225,12 +259,13 @@ impl<P: Platform> Call<'_, P> {
         self.params.get(i).map(String::as_str).unwrap_or_default()
     }
 
-    fn dispatch(&self, route: &str) -> Answer {
+    fn dispatch(&self, route: Route) -> Answer {
         let broker = &self.broker;
         let who = &self.caller.email;
         let (name, account) = (self.param(0), self.param(1));
-        match (self.request.method.as_str(), route) {
-            ("GET", "/v1/resources") => {
+        match route {
+            Route::Health => Ok((200, json!({"status": "ok"}))),
+            Route::ListResources => {
                 let mut resources = broker.list_resources()?;
                 if !self.caller.admin {
                     let visible = self.visible_accounts(None)?;
@@ -238,24 +273,24 @@ impl<P: Platform> Call<'_, P> {
                 }
                 Ok((200, to_json(&resources)))
             }
-            ("POST", "/v1/resources") => {
+            Route::CreateResource => {
                 let input: NewResource = self.body()?;
                 self.admin_only("resource.create", Some(&input.name), None)?;
                 Ok((201, to_json(&broker.create_resource(who, input)?)))
             }
-            ("GET", "/v1/resources/{name}") => {
+            Route::GetResource => {
                 let resource = broker.get_resource(name)?;
                 if !self.caller.admin && self.visible_accounts(Some(name))?.is_empty() {
                     return Err(hidden(format!("resource {name}")));
                 }
                 Ok((200, to_json(&resource)))
             }
-            ("DELETE", "/v1/resources/{name}") => {
+            Route::DeleteResource => {
                 self.admin_only("resource.delete", Some(name), None)?;
                 broker.delete_resource(who, name)?;
                 Ok((200, json!({ "deleted": name })))
             }
-            ("GET", "/v1/resources/{name}/accounts") => {
+            Route::ListAccounts => {
                 broker.get_resource(name)?;
                 let visible = self.visible_accounts(Some(name))?;
                 // A resource a caller may use nothing of is not shown to exist.
@@ -264,7 +299,7 @@ impl<P: Platform> Call<'_, P> {
                 }
                 Ok((200, to_json(&visible)))
             }
-            ("POST", "/v1/resources/{name}/accounts") => {
+            Route::CreateAccount => {
                 let mut body: Value = self.body()?;
                 let Some(fields) = body.as_object_mut() else {
                     return Err(invalid("body", "must be a JSON object").into());
@@ -280,19 +315,19 @@ impl<P: Platform> Call<'_, P> {
                 self.admin_only("account.create", Some(name), Some(&input.name))?;
                 Ok((201, to_json(&broker.create_account(who, input)?)))
             }
-            ("GET", "/v1/resources/{name}/accounts/{account}") => {
+            Route::GetAccount => {
                 let found = broker.get_account(name, account)?;
                 if !policy::may_use(&self.caller, &found) {
                     return Err(hidden(format!("account {name}/{account}")));
                 }
                 Ok((200, to_json(&found)))
             }
-            ("DELETE", "/v1/resources/{name}/accounts/{account}") => {
+            Route::DeleteAccount => {
                 self.admin_only("account.delete", Some(name), Some(account))?;
                 broker.delete_account(who, name, account)?;
                 Ok((200, json!({ "deleted": format!("{name}/{account}") })))
             }
-            ("POST", "/v1/resources/{name}/accounts/{account}/access") => {
+            Route::Access => {
                 let body: AccessBody = self.optional_body()?.unwrap_or_default();
                 let request = AccessRequest {
                     resource: name.to_string(),
@@ -303,7 +338,7 @@ impl<P: Platform> Call<'_, P> {
                 };
                 Ok((200, to_json(&broker.access_as(&self.caller, request)?)))
             }
-            ("GET", "/v1/sessions") => {
+            Route::ListSessions => {
                 let mut filter = SessionFilter {
                     active_only: false,
                     user: None,
@@ -326,7 +361,7 @@ impl<P: Platform> Call<'_, P> {
                 }
                 Ok((200, to_json(&broker.list_sessions(filter)?)))
             }
-            ("POST", "/v1/sessions/{id}/revoke") => {
+            Route::RevokeSession => {
                 let session = broker.get_session(name)?;
                 // Others' sessions answer as missing ones do: no probing, no audit flood.
                 if !self.caller.admin && !same_user(&session.user, who) {
@@ -334,7 +369,7 @@ impl<P: Platform> Call<'_, P> {
                 }
                 Ok((200, to_json(&broker.revoke_session(who, name)?)))
             }
-            ("GET", "/v1/audit") => {
+            Route::ListAudit => {
                 if !self.caller.admin {
                     return Err(Error::Forbidden(
                         "only members of admin-groups may read audit events".into(),
@@ -350,11 +385,6 @@ impl<P: Platform> Call<'_, P> {
                 }
                 Ok((200, to_json(&broker.list_audit_events(limit)?)))
             }
-            _ => Err(Failure::Http(Response::failure(
-                404,
-                "not_found",
-                format!("no route {}", self.request.path),
-            ))),
         }
     }
 
@@ -870,7 +900,7 @@ mod tests {
         }
         let mut served: Vec<(String, String)> = ROUTES
             .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();
         served.sort();

@@ -210,7 +210,7 @@ impl Config {
         for entry in &self.egress.allow {
             if !is_host_port(entry) {
                 return Err(format!(
-                    "[egress] allow entries must be HOST or HOST:PORT (no scheme, path or spaces), not {:?}",
+                    "[egress] allow entries must be HOST, HOST:PORT or *.SUFFIX (no scheme, path or spaces), not {:?}",
                     crate::output::printable(entry)
                 ));
             }
@@ -356,12 +356,13 @@ impl Config {
     }
 }
 
-/// `host` or `host:port`, as the egress allow-list compares them.
+/// `host`, `host:port` or `*.suffix[:port]`, as the egress allow-list compares them.
 fn is_host_port(entry: &str) -> bool {
     let (host, port) = match entry.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (entry, None),
     };
+    let host = host.strip_prefix("*.").unwrap_or(host);
     let host_ok = !host.is_empty()
         && host
             .chars()
@@ -462,14 +463,17 @@ mod tests {
             "",
             "a b",
             ":443",
+            "*",
+            "*.",
+            "a.*.com",
         ] {
             let text = format!("[egress]\nallow = [{bad:?}]");
             let message = Config::parse(&text).unwrap_err();
             assert!(message.contains("[egress] allow"), "{bad}: {message}");
         }
-        assert!(
-            Config::parse("[egress]\nallow = [\"127.0.0.1:5000\", \"sts.example.com\"]").is_ok()
-        );
+        let good = r#"[egress]
+allow = ["127.0.0.1:5000", "sts.example.com", "*.vpce.amazonaws.com", "*.example.com:8443"]"#;
+        assert!(Config::parse(good).is_ok());
         for bad in ["0s", "1ms", "1h"] {
             let message =
                 Config::parse(&format!("[egress]\nconnect_timeout = {bad:?}")).unwrap_err();

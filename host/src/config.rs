@@ -2,6 +2,7 @@
 //! the egress allow-list and the component's `wasi:config` keys.
 
 use anyhow::{Context, Result};
+use pam_aws_contract::partition::{Partition, StsMode};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -254,35 +255,15 @@ impl Config {
         self.aws.region.as_deref().unwrap_or("us-east-1")
     }
 
-    /// The default allow-list: the configured partition's STS and sign-in
-    /// hosts, the operator's endpoint overrides, then `[egress] allow`.
+    /// The default allow-list: the configured partition's STS, sign-in and
+    /// IAM hosts, the operator's endpoint overrides, then `[egress] allow`.
     pub fn egress_allow_list(&self) -> Vec<String> {
         let region = self.region();
-        let (suffix, signin, iam) = if region.starts_with("cn-") {
-            (
-                "amazonaws.com.cn",
-                "signin.amazonaws.cn",
-                "iam.cn-north-1.amazonaws.com.cn",
-            )
-        } else if region.starts_with("us-gov-") {
-            (
-                "amazonaws.com",
-                "signin.amazonaws-us-gov.com",
-                "iam.us-gov.amazonaws.com",
-            )
-        } else {
-            (
-                "amazonaws.com",
-                "signin.aws.amazon.com",
-                "iam.amazonaws.com",
-            )
-        };
-        let sts = match self.aws.sts_endpoint_mode.as_deref() {
-            Some("global") => format!("sts.{suffix}"),
-            Some("fips") => format!("sts-fips.{region}.{suffix}"),
-            _ => format!("sts.{region}.{suffix}"),
-        };
-        let mut allow = vec![sts, signin.to_string(), iam.to_string()];
+        let mode = StsMode::parse(self.aws.sts_endpoint_mode.as_deref().unwrap_or("regional"));
+        // A mode the partition lacks is the component's configuration error to report.
+        let mut allow = mode
+            .and_then(|mode| Partition::of_region(region).hosts(region, mode))
+            .unwrap_or_default();
         for endpoint in [
             &self.aws.sts_endpoint,
             &self.aws.federation_endpoint,

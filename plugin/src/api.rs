@@ -2,11 +2,12 @@
 //! JSON in and out, over the broker. The WASI glue (`incoming.rs`) only
 //! moves bytes between `wasi:http` and [`handle`].
 
-use crate::broker::{Broker, same_user};
+use crate::broker::Broker;
 use crate::error::{Result, invalid};
 use crate::identity::{Auth, Identity, Unauthenticated};
 use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource, SessionFilter};
 use crate::platform::Platform;
+use crate::sessions::same_user;
 use crate::{policy, validate};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
@@ -103,22 +104,7 @@ impl Response {
     }
 
     pub fn error(error: &Error) -> Response {
-        Response::json(status_of(error), json!({ "error": error.to_json() }))
-    }
-}
-
-/// The HTTP status each kind of error answers with.
-pub fn status_of(error: &Error) -> u16 {
-    match error {
-        Error::InvalidInput(_) => 400,
-        Error::NotFound(_) => 404,
-        Error::Conflict(_) => 409,
-        Error::Forbidden(_) => 403,
-        Error::Aws(e) if e.code == "ValidationError" => 400,
-        Error::Aws(_) if error.is_denial() => 403,
-        Error::Aws(_) | Error::Upstream(_) => 502,
-        Error::Timeout(_) => 504,
-        Error::Storage(_) | Error::Config(_) => 500,
+        Response::json(error.http_status(), json!({ "error": error.to_json() }))
     }
 }
 
@@ -336,7 +322,17 @@ impl<P: Platform> Call<'_, P> {
                     region: body.region,
                     service: body.service,
                 };
-                Ok((200, to_json(&broker.access_as(&self.caller, request)?)))
+                let grant = broker.prepare(&request)?;
+                // The account's allow policy decides; a refusal is audited as access.deny.
+                if !policy::may_use(&self.caller, &grant.account) {
+                    let why = format!(
+                        "{who} is not allowed to use account {name}/{account} (not in its allow policy)"
+                    );
+                    return Err(broker
+                        .refuse(who, "access", Some(name), Some(account), why)
+                        .into());
+                }
+                Ok((200, to_json(&broker.access(grant)?)))
             }
             Route::ListSessions => {
                 let mut filter = SessionFilter {
@@ -872,11 +868,11 @@ mod tests {
                 hint: String::new(),
             })
         };
-        assert_eq!(status_of(&aws(403, "AccessDenied")), 403);
-        assert_eq!(status_of(&aws(503, "ServiceUnavailable")), 502);
-        assert_eq!(status_of(&aws(400, "ValidationError")), 400);
-        assert_eq!(status_of(&Error::Timeout("slow".into())), 504);
-        assert_eq!(status_of(&Error::Upstream("reset".into())), 502);
+        assert_eq!((aws(403, "AccessDenied")).http_status(), 403);
+        assert_eq!((aws(503, "ServiceUnavailable")).http_status(), 502);
+        assert_eq!((aws(400, "ValidationError")).http_status(), 400);
+        assert_eq!((Error::Timeout("slow".into())).http_status(), 504);
+        assert_eq!((Error::Upstream("reset".into())).http_status(), 502);
     }
 
     /// docs/openapi.json lists exactly the routes served, and its record

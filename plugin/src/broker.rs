@@ -1,81 +1,32 @@
-//! The broker: resources, accounts, access, sessions and audit, over any
-//! [`Platform`]. `access` is the whole flow in one place.
+//! The broker: every operation of the component, over any [`Platform`].
+//! Each reads top to bottom as its steps; the parts own their state:
+//! [`Directory`] the resources and accounts (with the catalog), [`Aws`] the
+//! calls with their deadline and retries, [`Sessions`] the session records,
+//! [`Audit`] the trail. Who may do what is the REST layer's (`policy`).
 
+use crate::audit::{Audit, Entry, Trail};
+use crate::aws::{Aws, RoleCall};
 use crate::catalog::Catalog;
-use crate::error::{Result, not_found, timeout, upstream};
-use crate::identity::Identity;
+use crate::directory::Directory;
+use crate::error::{Result, not_found};
+use crate::grant::Grant;
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, Hop, NewAccount,
-    NewResource, Outcome, Resource, Session, SessionFilter, SessionStatus,
+    AccessGrant, Account, AuditEvent, Error, NewAccount, NewResource, Resource, Session,
+    SessionFilter, SessionStatus,
 };
-use crate::platform::{Platform, SendError};
-use crate::retry;
-use crate::session_name::role_session_name;
+use crate::platform::Platform;
+use crate::sessions::Sessions;
 use crate::settings::{self, Settings};
-use crate::store::{Records, account_key, audit_key, resource_key, session_key};
-use crate::sts::{self, AssumeRole, AssumedRole};
+use crate::store::{Records, new_id};
 use crate::validate::{self, RoleArn};
-use crate::{entries, federation, iam, policy, revocation};
+use crate::{clock, entries, federation, revocation};
 use aws_credential_types::Credentials;
-use std::cell::{Cell, OnceCell};
-use std::time::SystemTime;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use std::cell::OnceCell;
 
-/// Hop 1's credentials only sign hop 2 and validations: the shortest STS allows.
-const HOP1_SECONDS: u32 = 900;
 /// The session name used when creating resources and accounts proves the roles.
 pub const VALIDATION_SESSION: &str = "pam-aws-validation";
 /// The session name hop 1 uses to write revocations.
 pub const REVOCATION_SESSION: &str = "pam-aws-revocation";
-const DEFAULT_AUDIT_LIMIT: u32 = 100;
-/// What an audit event keeps of a name (an email is at most 254) and of its detail.
-const AUDIT_NAME_CHARS: usize = 254;
-const AUDIT_DETAIL_CHARS: usize = 2048;
-
-/// One AssumeRole of the flow.
-struct RoleCall<'a> {
-    hop: Hop,
-    role: &'a RoleArn,
-    session_name: &'a str,
-    external_id: &'a str,
-    duration_seconds: u32,
-    source_identity: Option<&'a str>,
-}
-
-impl<'a> RoleCall<'a> {
-    /// Hop 1: `resource`'s role (parsed as `role`), for as short as STS
-    /// allows, with its external id, and SourceIdentity (the session name)
-    /// when the resource opts in.
-    fn resource_role(resource: &'a Resource, role: &'a RoleArn, session_name: &'a str) -> Self {
-        RoleCall {
-            hop: Hop::ResourceRole,
-            role,
-            session_name,
-            external_id: &resource.external_id,
-            duration_seconds: HOP1_SECONDS,
-            source_identity: resource.source_identity.then_some(session_name),
-        }
-    }
-
-    /// Hop 2: the Target Role for `duration_seconds`; any SourceIdentity
-    /// follows from hop 1 by itself.
-    fn target_role(
-        role: &'a RoleArn,
-        session_name: &'a str,
-        external_id: &'a str,
-        duration_seconds: u32,
-    ) -> Self {
-        RoleCall {
-            hop: Hop::TargetRole,
-            role,
-            session_name,
-            external_id,
-            duration_seconds,
-            source_identity: None,
-        }
-    }
-}
 
 /// Hop 2's credentials and their session. Debug-printing it shows no
 /// secret (aws-credential-types redacts them); the WIT record they leave
@@ -88,9 +39,9 @@ pub struct IssuedCredentials {
 
 impl IssuedCredentials {
     /// The WIT record, for the one place that hands it over.
-    pub fn into_grant(self) -> CredentialsGrant {
+    pub fn into_grant(self) -> crate::model::CredentialsGrant {
         let credentials = self.credentials;
-        CredentialsGrant {
+        crate::model::CredentialsGrant {
             access_key_id: credentials.access_key_id().to_string(),
             secret_access_key: credentials.secret_access_key().to_string(),
             session_token: credentials.session_token().unwrap_or_default().to_string(),
@@ -100,50 +51,8 @@ impl IssuedCredentials {
     }
 }
 
-/// IAM as revocation reaches it: signed by hop 1, about one Target Role.
-struct Iam<'a> {
-    endpoint: sts::Endpoint,
-    signer: &'a Credentials,
-    role: &'a RoleArn,
-    settings: &'a Settings,
-}
-
-impl Iam<'_> {
-    fn policy_request(
-        &self,
-        call: iam::PolicyCall,
-        name: &str,
-        now: SystemTime,
-    ) -> Result<http::Request<Vec<u8>>> {
-        iam::role_policy(
-            call,
-            &self.endpoint,
-            self.signer,
-            &self.role.name,
-            name,
-            now,
-        )
-    }
-}
-
-/// The account a grant is for, with its parsed Target Role.
-struct Target {
-    account: Account,
-    role: RoleArn,
-}
-
-/// What an audited operation leaves in its audit event besides the outcome.
-#[derive(Default)]
-struct Trail {
-    request_ids: Vec<String>,
-    session: Option<String>,
-    detail: String,
-}
-
 pub struct Broker<P> {
     platform: P,
-    /// When the current audited operation began: its AWS calls share one deadline.
-    started: Cell<Option<SystemTime>>,
     /// The `catalog` config key, parsed on first use.
     catalog: OnceCell<Catalog>,
 }
@@ -152,251 +61,55 @@ impl<P: Platform> Broker<P> {
     pub fn new(platform: P) -> Self {
         Broker {
             platform,
-            started: Cell::new(None),
             catalog: OnceCell::new(),
         }
     }
 
-    fn catalog(&self) -> Result<&Catalog> {
-        if let Some(catalog) = self.catalog.get() {
-            return Ok(catalog);
-        }
-        let catalog = match self.platform.config("catalog")? {
-            Some(text) if !text.trim().is_empty() => {
-                let settings = Settings::load(&self.platform)?;
-                let text = settings::unwrap_base64("catalog", text)?;
-                Catalog::parse(&text, settings.external_id.as_deref())?
-            }
-            _ => Catalog::default(),
-        };
-        Ok(self.catalog.get_or_init(|| catalog))
-    }
-
-    fn records(&self) -> Records<'_> {
-        Records::new(self.platform.store())
-    }
-
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from(self.platform.now())
-            .replace_nanosecond(0)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
-
-    fn timestamp(&self) -> String {
-        rfc3339(self.now())
-    }
-
-    // ---- resources ----
-
-    pub fn create_resource(&self, actor: &str, input: NewResource) -> Result<Resource> {
-        let settings = Settings::load(&self.platform)?;
-        let (resource, arn) = entries::resource(
-            &input,
-            settings.external_id.as_deref(),
-            new_id(),
-            self.timestamp(),
-        )?;
-        let key = resource_key(&resource.name);
-        if self.catalog()?.resource(&resource.name).is_some()
-            || self.records().get::<Resource>(&key)?.is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "resource {} already exists",
-                resource.name
-            )));
-        }
-        self.audited(
-            actor,
-            "resource.create",
-            Some(&resource.name),
-            None,
-            |trail| {
-                // Prove hop 1 works before anything is stored.
-                let hop1 = RoleCall::resource_role(&resource, &arn, VALIDATION_SESSION);
-                self.assume_resource_role(&settings, hop1, trail)?;
-                self.records().put(&key, &resource)?;
-                trail.detail = format!("Resource Role {} assumed and stored", resource.role_arn);
-                Ok(resource.clone())
-            },
-        )
-    }
-
-    /// Catalog entries first, then stored ones the catalog does not shadow.
-    pub fn list_resources(&self) -> Result<Vec<Resource>> {
-        let catalog = self.catalog()?;
-        let mut resources = catalog.resources.clone();
-        resources.extend(
-            self.records()
-                .list::<Resource>(&resource_key(""))?
-                .into_iter()
-                .filter(|r| catalog.resource(&r.name).is_none()),
-        );
-        Ok(resources)
-    }
-
-    pub fn get_resource(&self, name: &str) -> Result<Resource> {
-        validate::name("resource", name)?;
-        if let Some(resource) = self.catalog()?.resource(name) {
-            return Ok(resource.clone());
-        }
-        self.records()
-            .get(&resource_key(name))?
-            .ok_or_else(|| not_found(format!("resource {name}")))
-    }
-
-    pub fn delete_resource(&self, actor: &str, name: &str) -> Result<()> {
-        self.get_resource(name)?;
-        if self.catalog()?.resource(name).is_some() {
-            return Err(read_only(format!("resource {name}")));
-        }
-        let accounts = self.records().keys(&account_key(name, ""))?;
-        if !accounts.is_empty() {
-            return Err(Error::Conflict(format!(
-                "resource {name} still has {} account(s): delete them first",
-                accounts.len()
-            )));
-        }
-        self.audited(actor, "resource.delete", Some(name), None, |trail| {
-            self.records().delete(&resource_key(name))?;
-            trail.detail = format!("resource {name} deleted");
-            Ok(())
-        })
-    }
-
-    // ---- accounts ----
-
-    pub fn create_account(&self, actor: &str, input: NewAccount) -> Result<Account> {
-        let resource = self.get_resource(&input.resource)?;
-        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
-        let (account, arn) = entries::account(&input, &resource, new_id(), self.timestamp())?;
-        let key = account_key(&resource.name, &account.name);
-        if self
-            .catalog()?
-            .account(&resource.name, &account.name)
-            .is_some()
-            || self.records().get::<Account>(&key)?.is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "account {}/{} already exists",
-                resource.name, account.name
-            )));
-        }
-        let settings = Settings::load(&self.platform)?;
-        self.audited(
-            actor,
-            "account.create",
-            Some(&resource.name),
-            Some(&account.name),
-            |trail| {
-                // Prove both hops work, with the account's duration, before storing.
-                let hop1 = RoleCall::resource_role(&resource, &resource_arn, VALIDATION_SESSION);
-                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
-                let hop2 = RoleCall::target_role(
-                    &arn,
-                    VALIDATION_SESSION,
-                    &resource.external_id,
-                    account.session_duration_seconds,
-                );
-                self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
-                self.records().put(&key, &account)?;
-                trail.detail = format!(
-                    "both hops into {} succeeded; account stored",
-                    account.role_arn
-                );
-                Ok(account.clone())
-            },
-        )
-    }
-
-    /// Catalog entries first, then stored ones the catalog does not shadow.
-    pub fn list_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
-        let prefix = match resource {
-            Some(name) => account_key(&self.get_resource(name)?.name, ""),
-            None => "account/".to_string(),
-        };
-        let catalog = self.catalog()?;
-        let in_scope = |a: &Account| resource.is_none_or(|name| a.resource == name);
-        let mut accounts: Vec<Account> = catalog
-            .accounts
-            .iter()
-            .filter(|a| in_scope(a))
-            .cloned()
-            .collect();
-        accounts.extend(
-            self.records()
-                .list::<Account>(&prefix)?
-                .into_iter()
-                .filter(|a| catalog.account(&a.resource, &a.name).is_none()),
-        );
-        Ok(accounts)
-    }
-
-    pub fn get_account(&self, resource: &str, name: &str) -> Result<Account> {
-        validate::name("resource", resource)?;
-        validate::name("account", name)?;
-        if let Some(account) = self.catalog()?.account(resource, name) {
-            return Ok(account.clone());
-        }
-        self.records()
-            .get(&account_key(resource, name))?
-            .ok_or_else(|| not_found(format!("account {resource}/{name}")))
-    }
-
-    pub fn delete_account(&self, actor: &str, resource: &str, name: &str) -> Result<()> {
-        self.get_account(resource, name)?;
-        if self.catalog()?.account(resource, name).is_some() {
-            return Err(read_only(format!("account {resource}/{name}")));
-        }
-        self.audited(
-            actor,
-            "account.delete",
-            Some(resource),
-            Some(name),
-            |trail| {
-                self.records().delete(&account_key(resource, name))?;
-                trail.detail = format!("account {resource}/{name} deleted");
-                Ok(())
-            },
-        )
-    }
-
     // ---- access: the flow ----
 
-    /// Hop 1, hop 2, then a console sign-in URL for hop 2's credentials.
-    pub fn access(&self, request: AccessRequest) -> Result<AccessGrant> {
-        self.console_grant(request, None)
+    /// Checks and loads what a grant of `request` needs; nothing is sent.
+    /// The REST layer applies the account's policy between this and the grant.
+    pub fn prepare(&self, request: &crate::model::AccessRequest) -> Result<Grant> {
+        Grant::prepare(&self.directory()?, request)
     }
 
-    /// `access` for a REST caller: the account's `allow` policy decides,
-    /// and a refusal is audited as `access.deny`.
-    pub fn access_as(&self, caller: &Identity, request: AccessRequest) -> Result<AccessGrant> {
-        self.console_grant(request, Some(caller))
+    /// Hop 1, hop 2, sign-in token, login URL, session record, audit.
+    pub fn access(&self, grant: Grant) -> Result<AccessGrant> {
+        let settings = self.settings()?;
+        let mut aws = Aws::new(&self.platform, &settings);
+        let result = (|| {
+            let hop1 = aws.assume_resource_role(grant.hop1())?;
+            let hop2 = aws.assume_role(&hop1.credentials, grant.hop2())?;
+            let signin = grant.federation_endpoint(&settings);
+            let token = aws.signin_token(&signin, &hop2.credentials)?;
+            let url =
+                federation::login_url(&signin, &settings.issuer, &grant.destination(), &token)?;
+            let session = self.sessions().record(&grant, &hop2)?;
+            Ok(AccessGrant { url, session })
+        })();
+        let session = result.as_ref().ok().map(|granted| &granted.session);
+        let trail = Grant::trail("access", session, aws.into_request_ids());
+        self.audit().record(grant.entry("access"), trail, result)
     }
 
-    fn console_grant(
-        &self,
-        request: AccessRequest,
-        caller: Option<&Identity>,
-    ) -> Result<AccessGrant> {
-        let (url, session) =
-            self.chained(&request, caller, "access", |settings, target, hop2| {
-                // The request's region and page win over the account's.
-                let region = request
-                    .region
-                    .as_deref()
-                    .or(target.account.region.as_deref());
-                let service = request
-                    .service
-                    .as_deref()
-                    .or(target.account.service.as_deref());
-                let partition = target.role.partition;
-                // Sign-in token for hop 2's credentials, then the login URL.
-                let federation_endpoint = settings.federation_endpoint(partition);
-                let token = self.signin_token(settings, &federation_endpoint, &hop2.credentials)?;
-                let destination = partition.console_destination(region, service);
-                federation::login_url(&federation_endpoint, &settings.issuer, &destination, &token)
-            })?;
-        Ok(AccessGrant { url, session })
+    /// `access`'s sibling for the AWS CLI's `credential_process`: hop 1,
+    /// hop 2, session record, audit; hop 2's credentials instead of a URL.
+    pub fn credentials(&self, grant: Grant) -> Result<IssuedCredentials> {
+        let settings = self.settings()?;
+        let mut aws = Aws::new(&self.platform, &settings);
+        let result = (|| {
+            let hop1 = aws.assume_resource_role(grant.hop1())?;
+            let hop2 = aws.assume_role(&hop1.credentials, grant.hop2())?;
+            let session = self.sessions().record(&grant, &hop2)?;
+            Ok(IssuedCredentials {
+                credentials: hop2.credentials,
+                session,
+            })
+        })();
+        let session = result.as_ref().ok().map(|issued| &issued.session);
+        let trail = Grant::trail("credentials", session, aws.into_request_ids());
+        self.audit()
+            .record(grant.entry("credentials"), trail, result)
     }
 
     /// Records a refusal by policy as a denied audit event and returns it.
@@ -408,138 +121,150 @@ impl<P: Platform> Broker<P> {
         account: Option<&str>,
         why: String,
     ) -> Error {
-        let denial = Error::Forbidden(why);
-        self.audited(actor, action, resource, account, |_| {
-            Err::<(), _>(denial.clone())
-        })
-        .err()
-        .unwrap_or(denial)
-    }
-
-    /// Hop 1 and hop 2 without the console: hop 2's credentials, for the
-    /// AWS CLI's `credential_process`. Recorded and audited like `access`.
-    pub fn credentials(&self, request: AccessRequest) -> Result<IssuedCredentials> {
-        let (credentials, session) =
-            self.chained(&request, None, "credentials", |_, _, hop2| {
-                Ok(hop2.credentials.clone())
-            })?;
-        Ok(IssuedCredentials {
-            credentials,
-            session,
-        })
-    }
-
-    /// The chain both grants share: the account's policy when a REST
-    /// `caller` asks, hop 1 (Resource Role), hop 2 (Target Role, the user's
-    /// session name, the account's duration), `finish` with hop 2's
-    /// credentials, then the session record and audit event.
-    fn chained<T>(
-        &self,
-        request: &AccessRequest,
-        caller: Option<&Identity>,
-        action: &str,
-        finish: impl FnOnce(&Settings, &Target, &AssumedRole) -> Result<T>,
-    ) -> Result<(T, Session)> {
-        let user = validate::user_email("user", &request.user)?;
-        let account = self.get_account(&request.resource, &request.account)?;
-        if let Some(caller) = caller
-            && !policy::may_use(caller, &account)
-        {
-            return Err(self.refuse(
-                &caller.email,
-                action,
-                Some(&request.resource),
-                Some(&request.account),
-                format!(
-                    "{} is not allowed to use account {}/{} (not in its allow policy)",
-                    caller.email, request.resource, request.account
-                ),
-            ));
-        }
-        let resource = self.get_resource(&request.resource)?;
-        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
-        let target = Target {
-            role: RoleArn::parse("role-arn", &account.role_arn)?,
+        let entry = Entry {
+            actor,
+            action,
+            resource,
             account,
         };
-        entries::console_target(
-            &target.role,
-            request.region.as_deref(),
-            request.service.as_deref(),
-        )?;
-        let settings = Settings::load(&self.platform)?;
-        let session_name = role_session_name(&user);
-        // Set on hop 1, AWS carries it through hop 2 into CloudTrail.
-        let source_identity = resource.source_identity.then_some(session_name.as_str());
-
-        self.audited(
-            &user,
-            action,
-            Some(&resource.name),
-            Some(&target.account.name),
-            |trail| {
-                // Hop 1: the Resource Role, signed with the base credentials.
-                let hop1 = RoleCall::resource_role(&resource, &resource_arn, &session_name);
-                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
-                // Hop 2: role chaining into the Target Role, as the user, for the account's duration.
-                let hop2 = RoleCall::target_role(
-                    &target.role,
-                    &session_name,
-                    &resource.external_id,
-                    target.account.session_duration_seconds,
-                );
-                let hop2 = self.assume_role(&settings, &hop1.credentials, hop2, trail)?;
-                let granted = finish(&settings, &target, &hop2)?;
-
-                // Record the session; the credentials are dropped here, never stored.
-                let session = Session {
-                    id: new_id(),
-                    resource: resource.name.clone(),
-                    account: target.account.name.clone(),
-                    user: user.clone(),
-                    role_arn: target.account.role_arn.clone(),
-                    assumed_role_arn: hop2.arn.clone(),
-                    assumed_role_id: hop2.assumed_role_id.clone(),
-                    role_session_name: session_name.clone(),
-                    source_identity: source_identity.map(str::to_string),
-                    created_at: self.timestamp(),
-                    expires_at: normalise_time(&hop2.expiration)?,
-                    status: SessionStatus::Active,
-                };
-                self.records().put(&session_key(&session.id), &session)?;
-                trail.session = Some(session.id.clone());
-                trail.detail = format!(
-                    "{action} as {} until {}",
-                    session.assumed_role_arn, session.expires_at
-                );
-                Ok((granted, session))
-            },
-        )
+        self.audit().refusal(entry, why)
     }
 
-    // ---- revocation ----
+    // ---- resources and accounts ----
+
+    /// Proves hop 1 works, then stores the resource.
+    pub fn create_resource(&self, actor: &str, input: NewResource) -> Result<Resource> {
+        let settings = self.settings()?;
+        let (resource, role) = entries::resource(
+            &input,
+            settings.external_id.as_deref(),
+            new_id(),
+            clock::timestamp(&self.platform),
+        )?;
+        let directory = self.directory()?;
+        directory.check_new_resource(&resource.name)?;
+        let mut aws = Aws::new(&self.platform, &settings);
+        let result = (|| {
+            aws.assume_resource_role(RoleCall::resource_role(
+                &resource,
+                &role,
+                VALIDATION_SESSION,
+            ))?;
+            directory.put_resource(&resource)?;
+            Ok(resource.clone())
+        })();
+        let trail = Trail {
+            request_ids: aws.into_request_ids(),
+            session: None,
+            detail: format!("Resource Role {} assumed and stored", resource.role_arn),
+        };
+        let entry = entry(actor, "resource.create", Some(&resource.name), None);
+        self.audit().record(entry, trail, result)
+    }
+
+    /// Catalog entries first, then stored ones the catalog does not shadow.
+    pub fn list_resources(&self) -> Result<Vec<Resource>> {
+        self.directory()?.resources()
+    }
+
+    pub fn get_resource(&self, name: &str) -> Result<Resource> {
+        self.directory()?.resource(name)
+    }
+
+    pub fn delete_resource(&self, actor: &str, name: &str) -> Result<()> {
+        let directory = self.directory()?;
+        directory.check_deletable_resource(name)?;
+        let result = directory.delete_resource(name);
+        let trail = detail(format!("resource {name} deleted"));
+        let entry = entry(actor, "resource.delete", Some(name), None);
+        self.audit().record(entry, trail, result)
+    }
+
+    /// Proves both hops work, with the account's duration, then stores it.
+    pub fn create_account(&self, actor: &str, input: NewAccount) -> Result<Account> {
+        let directory = self.directory()?;
+        let resource = directory.resource(&input.resource)?;
+        let resource_role =
+            RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
+        let (account, target_role) = entries::account(
+            &input,
+            &resource,
+            new_id(),
+            clock::timestamp(&self.platform),
+        )?;
+        directory.check_new_account(&resource.name, &account.name)?;
+        let settings = self.settings()?;
+        let mut aws = Aws::new(&self.platform, &settings);
+        let result = (|| {
+            let hop1 = aws.assume_resource_role(RoleCall::resource_role(
+                &resource,
+                &resource_role,
+                VALIDATION_SESSION,
+            ))?;
+            let hop2 = RoleCall::target_role(
+                &target_role,
+                VALIDATION_SESSION,
+                &resource.external_id,
+                account.session_duration_seconds,
+            );
+            aws.assume_role(&hop1.credentials, hop2)?;
+            directory.put_account(&account)?;
+            Ok(account.clone())
+        })();
+        let trail = Trail {
+            request_ids: aws.into_request_ids(),
+            session: None,
+            detail: format!(
+                "both hops into {} succeeded; account stored",
+                account.role_arn
+            ),
+        };
+        let entry = entry(
+            actor,
+            "account.create",
+            Some(&resource.name),
+            Some(&account.name),
+        );
+        self.audit().record(entry, trail, result)
+    }
+
+    /// Catalog entries first, then stored ones the catalog does not shadow.
+    pub fn list_accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
+        self.directory()?.accounts(resource)
+    }
+
+    pub fn get_account(&self, resource: &str, name: &str) -> Result<Account> {
+        self.directory()?.account(resource, name)
+    }
+
+    pub fn delete_account(&self, actor: &str, resource: &str, name: &str) -> Result<()> {
+        let directory = self.directory()?;
+        directory.check_deletable_account(resource, name)?;
+        let result = directory.delete_account(resource, name);
+        let trail = detail(format!("account {resource}/{name} deleted"));
+        let entry = entry(actor, "account.delete", Some(resource), Some(name));
+        self.audit().record(entry, trail, result)
+    }
+
+    // ---- sessions and revocation ----
 
     /// One session, with its status as of now.
     pub fn get_session(&self, id: &str) -> Result<Session> {
-        let mut session = self
-            .records()
-            .get::<Session>(&session_key(id))?
-            .ok_or_else(|| not_found(format!("session {id}")))?;
-        session.status = status_at(&session, self.now());
-        Ok(session)
+        self.sessions().get(id)
+    }
+
+    pub fn list_sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
+        self.sessions().list(&filter)
     }
 
     pub fn revoke_session(&self, actor: &str, id: &str) -> Result<Session> {
         let session = self.get_session(id)?;
         if session.status != SessionStatus::Active {
-            return Err(Error::Conflict(format!(
-                "session {id} is already {}",
-                if session.status == SessionStatus::Revoked {
-                    "revoked"
-                } else {
-                    "expired"
-                }
-            )));
+            let status = match session.status {
+                SessionStatus::Revoked => "revoked",
+                _ => "expired",
+            };
+            return Err(Error::Conflict(format!("session {id} is already {status}")));
         }
         let mut revoked = self.revoke(actor, vec![session])?;
         revoked
@@ -573,18 +298,18 @@ impl<P: Platform> Broker<P> {
         self.revoke(actor, sessions)
     }
 
-    /// Denies the sessions' `aws:userid` every token issued until now, with
-    /// an inline policy of this revocation's own on the Target Role (see
-    /// `revocation`: no read-modify-write, so concurrent revocations never
-    /// lose each other's denies), then marks the sessions revoked.
+    /// Hop 1, then an inline policy of this revocation's own on the Target
+    /// Role denying the sessions' `aws:userid` every token issued until now
+    /// (`revocation`: no read-modify-write, so concurrent revocations never
+    /// lose each other's denies), then the sessions marked revoked, audit.
     fn revoke(&self, actor: &str, sessions: Vec<Session>) -> Result<Vec<Session>> {
         let first = sessions
             .first()
             .ok_or_else(|| not_found("sessions to revoke"))?;
-        let (resource_name, account_name) = (first.resource.clone(), first.account.clone());
-        let resource = self.get_resource(&resource_name)?;
-        let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
-        let target = RoleArn::parse("role-arn", &first.role_arn)?;
+        let resource = self.get_resource(&first.resource)?;
+        let resource_role =
+            RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
+        let target_role = RoleArn::stored(&format!("session {}", first.id), &first.role_arn)?;
         // Usually one id; records from before emails were kept lowercase may differ in case.
         let mut user_ids: Vec<&str> = sessions
             .iter()
@@ -592,397 +317,111 @@ impl<P: Platform> Broker<P> {
             .collect();
         user_ids.sort_unstable();
         user_ids.dedup();
-        let settings = Settings::load(&self.platform)?;
-
-        self.audited(
+        let now = clock::now(&self.platform);
+        let written =
+            revocation::policy(&user_ids, now, &uuid::Uuid::now_v7().simple().to_string());
+        let settings = self.settings()?;
+        let mut aws = Aws::new(&self.platform, &settings);
+        let result = (|| {
+            let hop1 = aws.assume_resource_role(RoleCall::resource_role(
+                &resource,
+                &resource_role,
+                REVOCATION_SESSION,
+            ))?;
+            let iam = aws.iam(&hop1.credentials, &target_role);
+            revocation::write(&iam, &target_role.arn, &written, now)?;
+            self.sessions().mark_revoked(&sessions)
+        })();
+        let trail = Trail {
+            request_ids: aws.into_request_ids(),
+            session: result.as_ref().ok().map(|_| first.id.clone()),
+            detail: format!(
+                "revoked {} session(s) of {} (aws:userid {}) with inline policy {} on {}",
+                sessions.len(),
+                first.user,
+                user_ids.join(", "),
+                written.name,
+                target_role.arn
+            ),
+        };
+        let entry = entry(
             actor,
             "session.revoke",
-            Some(&resource_name),
-            Some(&account_name),
-            |trail| {
-                let hop1 = RoleCall::resource_role(&resource, &resource_arn, REVOCATION_SESSION);
-                let hop1 = self.assume_resource_role(&settings, hop1, trail)?;
-                let iam = Iam {
-                    endpoint: iam::endpoint(target.partition, settings.iam_endpoint.as_deref()),
-                    signer: &hop1.credentials,
-                    role: &target,
-                    settings: &settings,
-                };
-                let unique = uuid::Uuid::now_v7().simple().to_string();
-                let written = revocation::policy(&user_ids, self.now(), &unique);
-                let in_use = self.prune_and_measure(&iam)?;
-                revocation::check_room(&target.arn, in_use, &written)?;
-                self.send_retrying(
-                    &settings,
-                    Hop::Revocation,
-                    |now| {
-                        iam::put_role_policy(
-                            &iam.endpoint,
-                            iam.signer,
-                            &target.name,
-                            &written.name,
-                            &written.document,
-                            now,
-                        )
-                    },
-                    |status, body| iam::read_empty_answer(&target.arn, status, body),
-                )?;
-                let denied = user_ids.join(", ");
-                let mut revoked = Vec::new();
-                for mut session in sessions.iter().cloned() {
-                    session.status = SessionStatus::Revoked;
-                    self.records().put(&session_key(&session.id), &session)?;
-                    revoked.push(session);
-                }
-                trail.session = revoked.first().map(|s| s.id.clone());
-                trail.detail = format!(
-                    "revoked {} session(s) of {} (aws:userid {denied}) with inline policy {} on {}",
-                    revoked.len(),
-                    revoked.first().map(|s| s.user.as_str()).unwrap_or_default(),
-                    written.name,
-                    target.arn
-                );
-                Ok(revoked)
-            },
-        )
+            Some(&first.resource),
+            Some(&first.account),
+        );
+        self.audit().record(entry, trail, result)
     }
 
-    /// Deletes our revocation policies on the role whose tokens have all
-    /// expired, and returns how many characters the remaining inline
-    /// policies take of IAM's limit.
-    fn prune_and_measure(&self, iam: &Iam) -> Result<usize> {
-        let (role, settings) = (iam.role, iam.settings);
-        let mut names = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self.send_retrying(
-                settings,
-                Hop::Revocation,
-                |now| {
-                    iam::list_role_policies(
-                        &iam.endpoint,
-                        iam.signer,
-                        &role.name,
-                        marker.as_deref(),
-                        now,
-                    )
-                },
-                |status, body| iam::read_list_role_policies(&role.arn, status, body),
-            )?;
-            names.extend(page.names);
-            match page.next {
-                Some(next) => marker = Some(next),
-                None => break,
-            }
-        }
-        let now = self.now();
-        let mut in_use = 0;
-        for name in names {
-            if revocation::is_prunable(&name, now) {
-                self.send_retrying(
-                    settings,
-                    Hop::Revocation,
-                    |now| iam.policy_request(iam::PolicyCall::Delete, &name, now),
-                    |status, body| iam::read_delete_role_policy(&role.arn, status, body),
-                )?;
-                continue;
-            }
-            let document = self.send_retrying(
-                settings,
-                Hop::Revocation,
-                |now| iam.policy_request(iam::PolicyCall::Get, &name, now),
-                |status, body| iam::read_get_role_policy(&role.arn, status, body),
-            )?;
-            in_use += document.as_deref().map_or(0, revocation::size);
-        }
-        Ok(in_use)
-    }
-
-    /// Hop 1 is always signed with the base credentials.
-    fn assume_resource_role(
-        &self,
-        settings: &Settings,
-        call: RoleCall,
-        trail: &mut Trail,
-    ) -> Result<AssumedRole> {
-        let base = Settings::base_credentials(&self.platform)?;
-        self.assume_role(settings, &base, call, trail)
-    }
-
-    fn assume_role(
-        &self,
-        settings: &Settings,
-        signer: &Credentials,
-        call: RoleCall,
-        trail: &mut Trail,
-    ) -> Result<AssumedRole> {
-        let RoleCall {
-            hop,
-            role,
-            session_name,
-            external_id,
-            duration_seconds,
-            source_identity,
-        } = call;
-        let role_arn = &role.arn;
-        let endpoint = settings.sts_endpoint(role.partition)?;
-        let call = AssumeRole {
-            role_arn,
-            session_name,
-            external_id,
-            duration_seconds,
-            source_identity,
-        };
-        self.send_retrying(
-            settings,
-            hop,
-            |now| sts::assume_role_request(&endpoint, signer, &call, now),
-            |status, body| {
-                let result = sts::read_assume_role_response(hop, role_arn, status, body)
-                    .map_err(|e| name_the_region(e, &endpoint.region));
-                match &result {
-                    Ok(role) => trail.request_ids.push(role.request_id.clone()),
-                    Err(Error::Aws(e)) => trail.request_ids.extend(e.request_id.clone()),
-                    Err(_) => {}
-                }
-                result
-            },
-        )
-    }
-
-    fn signin_token(
-        &self,
-        settings: &Settings,
-        endpoint: &str,
-        credentials: &Credentials,
-    ) -> Result<String> {
-        let url = federation::signin_token_url(endpoint, credentials)?;
-        self.send_retrying(
-            settings,
-            Hop::SigninToken,
-            |_now| {
-                http::Request::get(&url).body(Vec::new()).map_err(|_| {
-                    upstream(format!(
-                        "{}: the federation endpoint is not a valid URL",
-                        Hop::SigninToken
-                    ))
-                })
-            },
-            federation::read_signin_token,
-        )
-    }
-
-    /// Sends what `build` makes (signed afresh for every attempt) and reads
-    /// the answer with `read`, retrying throttling, 429/5xx and connection
-    /// failures with backoff, as `settings.retry` says.
-    fn send_retrying<T>(
-        &self,
-        settings: &Settings,
-        hop: Hop,
-        build: impl Fn(SystemTime) -> Result<http::Request<Vec<u8>>>,
-        mut read: impl FnMut(u16, &[u8]) -> Result<T>,
-    ) -> Result<T> {
-        let policy = &settings.retry;
-        let limit = settings.access_timeout;
-        let deadline = self.started.get().unwrap_or_else(|| self.platform.now()) + limit;
-        let mut attempt = 1;
-        loop {
-            let now = self.platform.now();
-            if now >= deadline {
-                return Err(timeout(format!(
-                    "{hop}: not sent, the operation already took longer than access-timeout ({}s)",
-                    limit.as_secs()
-                )));
-            }
-            let request = build(now)?;
-            let (result, retryable) = match self.platform.send(request) {
-                Err(SendError::TimedOut(why)) => (Err(timeout(format!("{hop}: {why}"))), true),
-                Err(SendError::Failed(why)) => (Err(upstream(format!("{hop}: {why}"))), true),
-                Err(SendError::Refused(why)) => (Err(upstream(format!("{hop}: {why}"))), false),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let result = read(status, response.body());
-                    let retryable = match &result {
-                        Ok(_) => false,
-                        Err(Error::Aws(e)) => retry::is_retryable(status, Some(&e.code)),
-                        Err(_) => retry::is_retryable(status, None),
-                    };
-                    (result, retryable)
-                }
-            };
-            if !retryable || attempt >= policy.max_attempts {
-                return match result {
-                    Err(Error::Upstream(why)) if attempt > 1 => Err(upstream(format!(
-                        "{why} (gave up after {attempt} attempts)"
-                    ))),
-                    Err(Error::Timeout(why)) if attempt > 1 => {
-                        Err(timeout(format!("{why} (gave up after {attempt} attempts)")))
-                    }
-                    other => other,
-                };
-            }
-            let delay = policy.delay(attempt - 1, getrandom::u64().unwrap_or_default());
-            if self.platform.now() + delay >= deadline {
-                return match result {
-                    Err(Error::Upstream(why) | Error::Timeout(why)) => Err(timeout(format!(
-                        "{why} (stopped retrying: access-timeout of {}s reached)",
-                        limit.as_secs()
-                    ))),
-                    other => other,
-                };
-            }
-            self.platform.sleep(delay);
-            attempt += 1;
-        }
-    }
-
-    // ---- sessions and audit ----
-
-    pub fn list_sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
-        let user = filter
-            .user
-            .as_deref()
-            .map(|user| validate::user_email("user", user))
-            .transpose()?;
-        let now = self.now();
-        let mut sessions: Vec<Session> = self
-            .records()
-            .list::<Session>(&session_key(""))?
-            .into_iter()
-            .map(|mut session| {
-                session.status = status_at(&session, now);
-                session
-            })
-            .filter(|s| user.as_ref().is_none_or(|user| same_user(&s.user, user)))
-            .filter(|s| !filter.active_only || s.status == SessionStatus::Active)
-            .collect();
-        sessions.reverse();
-        Ok(sessions)
-    }
+    // ---- audit ----
 
     pub fn list_audit_events(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
-        let limit = validate::page_limit("limit", limit.unwrap_or(DEFAULT_AUDIT_LIMIT))? as usize;
-        let records = self.records();
-        let mut events = Vec::new();
-        for key in records.keys(&audit_key(""))?.iter().rev().take(limit) {
-            events.extend(records.get::<AuditEvent>(key)?);
+        self.audit().list(limit)
+    }
+
+    // ---- the parts ----
+
+    fn settings(&self) -> Result<Settings> {
+        Settings::load(&self.platform)
+    }
+
+    fn catalog(&self) -> Result<&Catalog> {
+        if let Some(catalog) = self.catalog.get() {
+            return Ok(catalog);
         }
-        Ok(events)
-    }
-
-    /// Runs `operation` and records its audit event, whatever the outcome.
-    /// A success that cannot be audited is reported as a storage failure:
-    /// nothing is granted without a trace.
-    fn audited<T>(
-        &self,
-        actor: &str,
-        action: &str,
-        resource: Option<&str>,
-        account: Option<&str>,
-        operation: impl FnOnce(&mut Trail) -> Result<T>,
-    ) -> Result<T> {
-        let mut trail = Trail::default();
-        self.started.set(Some(self.platform.now()));
-        let result = operation(&mut trail);
-        self.started.set(None);
-        let (outcome, detail) = match &result {
-            Ok(_) => (Outcome::Success, trail.detail),
-            Err(e) if e.is_denial() => (Outcome::Denied, e.message()),
-            Err(e) => (Outcome::Failure, e.message()),
+        let catalog = match self.platform.config("catalog")? {
+            Some(text) if !text.trim().is_empty() => {
+                let settings = self.settings()?;
+                let text = settings::unwrap_base64("catalog", text)?;
+                Catalog::parse(&text, settings.external_id.as_deref())?
+            }
+            _ => Catalog::default(),
         };
-        // Grants (`access`, `credentials`) say what happened in their name,
-        // as gateways filter on it: `access.grant`, `access.deny`, `access.fail`.
-        let action = match (action.contains('.'), &outcome) {
-            (true, _) => action.to_string(),
-            (false, Outcome::Success) => format!("{action}.grant"),
-            (false, Outcome::Denied) => format!("{action}.deny"),
-            (false, Outcome::Failure) => format!("{action}.fail"),
-        };
-        // Names and messages may come straight from a refused request.
-        let event = AuditEvent {
-            id: new_id(),
-            time: self.timestamp(),
-            action,
-            actor: validate::printable(actor, AUDIT_NAME_CHARS),
-            resource: resource.map(|name| validate::printable(name, AUDIT_NAME_CHARS)),
-            account: account.map(|name| validate::printable(name, AUDIT_NAME_CHARS)),
-            session: trail.session,
-            outcome,
-            detail: validate::printable(&detail, AUDIT_DETAIL_CHARS),
-            request_ids: trail.request_ids,
-        };
-        self.records().put(&audit_key(&event.id), &event)?;
-        result
+        Ok(self.catalog.get_or_init(|| catalog))
+    }
+
+    fn directory(&self) -> Result<Directory<'_>> {
+        Ok(Directory::new(
+            self.catalog()?,
+            Records::new(self.platform.store()),
+        ))
+    }
+
+    fn sessions(&self) -> Sessions<'_> {
+        Sessions::new(&self.platform)
+    }
+
+    fn audit(&self) -> Audit<'_> {
+        Audit::new(&self.platform)
     }
 }
 
-/// `RegionDisabledException` is fixed in one place: say which region.
-fn name_the_region(error: Error, region: &str) -> Error {
-    match error {
-        Error::Aws(mut e) if e.code == "RegionDisabledException" => {
-            e.hint = format!(
-                "STS is not activated in {region} for this account: activate it (IAM > Account settings > \
-                 Security Token Service) or set sts-region to an active region"
-            );
-            Error::Aws(e)
-        }
-        other => other,
+fn entry<'a>(
+    actor: &'a str,
+    action: &'a str,
+    resource: Option<&'a str>,
+    account: Option<&'a str>,
+) -> Entry<'a> {
+    Entry {
+        actor,
+        action,
+        resource,
+        account,
     }
 }
 
-/// Catalog entries change only with the configuration.
-fn read_only(what: String) -> Error {
-    Error::Conflict(format!(
-        "{what} is declared in the catalog configuration and is read-only there"
-    ))
-}
-
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn rfc3339(time: OffsetDateTime) -> String {
-    time.format(&Rfc3339).unwrap_or_default()
-}
-
-/// STS's `Expiration` as our RFC 3339 UTC form.
-fn normalise_time(text: &str) -> Result<String> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| {
-            rfc3339(
-                t.to_offset(time::UtcOffset::UTC)
-                    .replace_nanosecond(0)
-                    .unwrap_or(t),
-            )
-        })
-        .map_err(|_| {
-            upstream(format!(
-                "{}: STS returned an Expiration that is not RFC 3339",
-                Hop::TargetRole
-            ))
-        })
-}
-
-/// Whether two recorded emails are one user (records written before emails
-/// were stored lowercase compare alike too).
-pub fn same_user(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
-}
-
-/// Status from the clock: revoked stays revoked, otherwise active until `expires_at`.
-fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
-    if session.status == SessionStatus::Revoked {
-        return SessionStatus::Revoked;
-    }
-    match OffsetDateTime::parse(&session.expires_at, &Rfc3339) {
-        Ok(expires) if now < expires => SessionStatus::Active,
-        _ => SessionStatus::Expired,
+/// A trail that is only its detail (deletes call no AWS).
+fn detail(detail: String) -> Trail {
+    Trail {
+        detail,
+        ..Trail::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{AccessRequest, Hop, Outcome};
     use crate::testing::{
         Fake, RESOURCE_ROLE, TARGET_ROLE, answer_a_grant, assumed, fake, hop1_answer, seed,
     };
@@ -1010,6 +449,11 @@ mod tests {
         event
     }
 
+    /// The typed API's `access`: prepare, then grant.
+    fn access(broker: &Broker<&Fake>, request: AccessRequest) -> Result<AccessGrant> {
+        broker.access(broker.prepare(&request)?)
+    }
+
     fn alice() -> AccessRequest {
         AccessRequest {
             resource: "prod".into(),
@@ -1026,7 +470,7 @@ mod tests {
         seed(&fake);
         answer_a_grant(&fake, "2027-01-15T08:30:00.123Z");
         let broker = Broker::new(&fake);
-        let grant = broker.access(alice()).unwrap();
+        let grant = access(&broker, alice()).unwrap();
 
         let sent = fake.sent.borrow();
         assert_eq!(sent.len(), 3);
@@ -1091,7 +535,7 @@ mod tests {
         seed(&fake);
         answer_a_grant(&fake, "2027-01-15T08:30:00Z");
         let broker = Broker::new(&fake);
-        broker.access(alice()).unwrap();
+        access(&broker, alice()).unwrap();
         let all = SessionFilter {
             active_only: false,
             user: None,
@@ -1120,7 +564,7 @@ mod tests {
             .borrow_mut()
             .extend([hop1_answer(), (403, denied.to_string())]);
         let broker = Broker::new(&fake);
-        let Err(Error::Aws(e)) = broker.access(alice()) else {
+        let Err(Error::Aws(e)) = access(&broker, alice()) else {
             panic!("expected AccessDenied")
         };
         assert_eq!((e.hop, e.code.as_str()), (Hop::TargetRole, "AccessDenied"));
@@ -1142,7 +586,7 @@ mod tests {
             (200, r#"{"SigninToken":"tok"}"#.to_string()),
         ]);
         let broker = Broker::new(&fake);
-        broker.access(alice()).unwrap();
+        access(&broker, alice()).unwrap();
         assert_eq!(fake.sent.borrow().len(), 5);
         assert_eq!(fake.slept.borrow().len(), 2, "one wait before each retry");
         let event = &broker.list_audit_events(Some(1)).unwrap()[0];
@@ -1158,7 +602,7 @@ mod tests {
             .borrow_mut()
             .extend((0..4).map(|_| (503, "<html>unavailable</html>".to_string())));
         let broker = Broker::new(&fake);
-        let Err(Error::Upstream(why)) = broker.access(alice()) else {
+        let Err(Error::Upstream(why)) = access(&broker, alice()) else {
             panic!("expected an upstream failure")
         };
         assert!(
@@ -1181,7 +625,7 @@ mod tests {
         // Each answer takes 4 seconds of the clock.
         fake.tick.set(4);
         let broker = Broker::new(&fake);
-        let Err(Error::Timeout(why)) = broker.access(alice()) else {
+        let Err(Error::Timeout(why)) = access(&broker, alice()) else {
             panic!("expected a timeout")
         };
         assert!(why.contains("access-timeout"), "{why}");
@@ -1200,7 +644,7 @@ mod tests {
             .borrow_mut()
             .push_back((403, denied.to_string()));
         let broker = Broker::new(&fake);
-        assert!(matches!(broker.access(alice()), Err(Error::Aws(_))));
+        assert!(matches!(access(&broker, alice()), Err(Error::Aws(_))));
         assert_eq!(fake.sent.borrow().len(), 1);
         assert!(fake.slept.borrow().is_empty());
     }
@@ -1210,7 +654,7 @@ mod tests {
         let mut fake = fake();
         fake.config.insert("sts-max-attempts".into(), "0".into());
         seed(&fake);
-        let Err(Error::Config(why)) = Broker::new(&fake).access(alice()) else {
+        let Err(Error::Config(why)) = access(&Broker::new(&fake), alice()) else {
             panic!()
         };
         assert!(why.contains("sts-max-attempts"), "{why}");
@@ -1262,7 +706,7 @@ mod tests {
     fn granted(fake: &Fake) -> Session {
         seed(fake);
         answer_a_grant(fake, "2027-01-15T08:30:00Z");
-        Broker::new(fake).access(alice()).unwrap().session
+        access(&Broker::new(fake), alice()).unwrap().session
     }
 
     #[test]
@@ -1368,7 +812,7 @@ mod tests {
         let fake = fake();
         seed(&fake);
         fake.refuse_egress.set(true);
-        let Err(Error::Upstream(why)) = Broker::new(&fake).access(alice()) else {
+        let Err(Error::Upstream(why)) = access(&Broker::new(&fake), alice()) else {
             panic!("granted through a refused egress")
         };
         assert!(why.contains("egress"), "{why}");
@@ -1383,7 +827,11 @@ mod tests {
             hop1_answer(),
             assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
         ]);
-        let issued = Broker::new(&fake).credentials(alice()).unwrap();
+        let issued = {
+            let broker = Broker::new(&fake);
+            broker.credentials(broker.prepare(&alice()).unwrap())
+        }
+        .unwrap();
         let printed = format!("{issued:?}");
         assert!(
             !printed.contains("ASIAHOP2-secret") && !printed.contains("ASIAHOP2-token"),

@@ -300,13 +300,14 @@ impl Guest for Component {
     }
 
     fn access(request: AccessRequest) -> Result<AccessGrant> {
-        broker()?.access(request)
+        let broker = broker()?;
+        broker.access(broker.prepare(&request)?)
     }
 
     fn credentials(request: AccessRequest) -> Result<CredentialsGrant> {
-        broker()?
-            .credentials(request)
-            .map(|issued| issued.into_grant())
+        let broker = broker()?;
+        let issued = broker.credentials(broker.prepare(&request)?)?;
+        Ok(issued.into_grant())
     }
 
     fn list_sessions(filter: SessionFilter) -> Result<Vec<Session>> {

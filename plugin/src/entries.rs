@@ -47,7 +47,7 @@ pub fn account(
 ) -> Result<(Account, RoleArn)> {
     validate::name("name", &input.name)?;
     let arn = RoleArn::parse("role-arn", &input.role_arn)?;
-    let resource_arn = RoleArn::parse("role-arn", &resource.role_arn)?;
+    let resource_arn = RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
     if arn.partition != resource_arn.partition {
         return Err(invalid(
             "role-arn",

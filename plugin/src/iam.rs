@@ -2,48 +2,12 @@
 //! list, read, write and delete a role's inline policies, SigV4-signed for
 //! service `iam`, and their answers.
 
-use crate::error::{Result, upstream};
+use crate::error::Result;
 use crate::model::{Error, Hop};
-use crate::partition::Partition;
-use crate::sts::{self, Endpoint};
+use crate::query::{self, Endpoint};
 use aws_credential_types::Credentials;
 use serde::Deserialize;
 use std::time::SystemTime;
-
-/// IAM is global per partition; it signs in the partition's home region.
-pub fn endpoint(partition: Partition, url_override: Option<&str>) -> Endpoint {
-    let (url, region) = match partition {
-        Partition::Aws => ("https://iam.amazonaws.com", "us-east-1"),
-        Partition::AwsCn => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
-        Partition::AwsUsGov => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
-    };
-    Endpoint {
-        url: url_override.unwrap_or(url).to_string(),
-        region: region.to_string(),
-    }
-}
-
-fn request(
-    endpoint: &Endpoint,
-    signer: &Credentials,
-    params: &[(&str, &str)],
-    now: SystemTime,
-) -> Result<http::Request<Vec<u8>>> {
-    let mut all = vec![("Version", "2010-05-08")];
-    all.extend_from_slice(params);
-    let url = format!("{}/", endpoint.url.trim_end_matches('/'));
-    let mut request = http::Request::post(&url)
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(sts::query_body(&all).into_bytes())
-        .map_err(|e| {
-            crate::error::config(format!("IAM endpoint {url:?} is not a valid URL: {e}"))
-        })?;
-    sts::sign_request(&mut request, signer, &endpoint.region, "iam", now)?;
-    Ok(request)
-}
 
 /// A call about one named inline policy of a role that carries nothing else.
 #[derive(Clone, Copy)]
@@ -64,12 +28,8 @@ pub fn role_policy(
         PolicyCall::Get => "GetRolePolicy",
         PolicyCall::Delete => "DeleteRolePolicy",
     };
-    let params = [
-        ("Action", action),
-        ("RoleName", role_name),
-        ("PolicyName", policy_name),
-    ];
-    request(endpoint, signer, &params, now)
+    let params = [("RoleName", role_name), ("PolicyName", policy_name)];
+    query::request(query::IAM, endpoint, signer, action, &params, now)
 }
 
 pub fn put_role_policy(
@@ -81,12 +41,11 @@ pub fn put_role_policy(
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
     let params = [
-        ("Action", "PutRolePolicy"),
         ("RoleName", role_name),
         ("PolicyName", policy_name),
         ("PolicyDocument", document),
     ];
-    request(endpoint, signer, &params, now)
+    query::request(query::IAM, endpoint, signer, "PutRolePolicy", &params, now)
 }
 
 #[derive(Deserialize)]
@@ -103,19 +62,12 @@ struct GetRolePolicyResult {
 
 /// The current document, `None` when the role has no such policy yet.
 pub fn read_get_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<Option<String>> {
-    let text = String::from_utf8_lossy(body);
-    if status != 200 {
-        return match sts::read_error_response(Hop::Revocation, role_arn, status, &text) {
-            Error::Aws(e) if e.code == "NoSuchEntity" => Ok(None),
-            other => Err(other),
+    let response: GetRolePolicyResponse =
+        match query::read_answer(Hop::Revocation, "GetRolePolicy", role_arn, status, body) {
+            Ok(response) => response,
+            Err(Error::Aws(e)) if e.code == "NoSuchEntity" => return Ok(None),
+            Err(other) => return Err(other),
         };
-    }
-    let response: GetRolePolicyResponse = quick_xml::de::from_str(&text).map_err(|e| {
-        upstream(format!(
-            "{}: malformed GetRolePolicy response ({e})",
-            Hop::Revocation
-        ))
-    })?;
     // IAM returns the document URL-encoded.
     let encoded = response.get_role_policy_result.policy_document;
     let decoded = form_urlencoded::parse(format!("d={encoded}").as_bytes())
@@ -132,9 +84,16 @@ pub fn list_role_policies(
     marker: Option<&str>,
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
-    let mut params = vec![("Action", "ListRolePolicies"), ("RoleName", role_name)];
+    let mut params = vec![("RoleName", role_name)];
     params.extend(marker.map(|marker| ("Marker", marker)));
-    request(endpoint, signer, &params, now)
+    query::request(
+        query::IAM,
+        endpoint,
+        signer,
+        "ListRolePolicies",
+        &params,
+        now,
+    )
 }
 
 #[derive(Deserialize)]
@@ -170,21 +129,8 @@ pub fn read_list_role_policies(
     status: u16,
     body: &[u8],
 ) -> Result<PolicyNamesPage> {
-    let text = String::from_utf8_lossy(body);
-    if status != 200 {
-        return Err(sts::read_error_response(
-            Hop::Revocation,
-            role_arn,
-            status,
-            &text,
-        ));
-    }
-    let response: ListRolePoliciesResponse = quick_xml::de::from_str(&text).map_err(|e| {
-        upstream(format!(
-            "{}: malformed ListRolePolicies response ({e})",
-            Hop::Revocation
-        ))
-    })?;
+    let response: ListRolePoliciesResponse =
+        query::read_answer(Hop::Revocation, "ListRolePolicies", role_arn, status, body)?;
     let result = response.list_role_policies_result;
     Ok(PolicyNamesPage {
         names: result.policy_names.member,
@@ -197,11 +143,12 @@ pub fn read_empty_answer(role_arn: &str, status: u16, body: &[u8]) -> Result<()>
     if status == 200 {
         return Ok(());
     }
-    Err(sts::read_error_response(
+    let text = String::from_utf8_lossy(body);
+    Err(query::read_error_response(
         Hop::Revocation,
         role_arn,
         status,
-        &String::from_utf8_lossy(body),
+        &text,
     ))
 }
 
@@ -260,7 +207,11 @@ mod tests {
     #[test]
     fn requests_are_signed_for_iam_in_the_partition_home_region() {
         let creds = Credentials::new("ASIAX", "s", Some("t".into()), None, "test");
-        let endpoint = endpoint(Partition::AwsCn, None);
+        let (url, region) = crate::partition::Partition::AwsCn.iam_endpoint();
+        let endpoint = Endpoint {
+            url: url.into(),
+            region: region.into(),
+        };
         let request =
             put_role_policy(&endpoint, &creds, "T", "P", "{}", SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(request.uri(), "https://iam.cn-north-1.amazonaws.com.cn/");

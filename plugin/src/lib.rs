@@ -2,20 +2,26 @@
 //! parsing, the broker) is tested natively; `component` is the WIT shell.
 
 pub mod api;
+pub mod audit;
+pub mod aws;
 mod bindings;
 pub mod broker;
 pub mod catalog;
+pub mod clock;
+pub mod directory;
 pub mod entries;
 pub mod error;
 pub mod federation;
+pub mod grant;
 pub mod iam;
 pub mod identity;
-pub mod partition;
 pub mod platform;
 pub mod policy;
+pub mod query;
 pub mod retry;
 pub mod revocation;
 pub mod session_name;
+pub mod sessions;
 pub mod settings;
 pub mod store;
 pub mod sts;
@@ -30,3 +36,4 @@ mod component;
 mod incoming;
 
 pub use bindings::pam::aws_console::types as model;
+pub use pam_aws_contract::partition;

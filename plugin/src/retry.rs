@@ -1,8 +1,11 @@
 //! When and how long to wait before trying AWS again: botocore's standard
 //! retry mode (throttling codes, 429/5xx, connection errors), exponential
-//! backoff with full jitter, capped.
+//! backoff with full jitter, capped, within the operation's deadline.
 
-use std::time::Duration;
+use crate::error::{Result, timeout, upstream};
+use crate::model::{Error, Hop};
+use crate::platform::{Platform, SendError};
+use std::time::{Duration, SystemTime};
 
 /// STS error codes that mean "try again" (AWS.md, botocore's standard mode).
 const RETRYABLE_CODES: &[&str] = &[
@@ -48,6 +51,84 @@ impl Policy {
 /// Whether an answer (HTTP status and AWS error code, if any) is worth retrying.
 pub fn is_retryable(status: u16, code: Option<&str>) -> bool {
     RETRYABLE_STATUSES.contains(&status) || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+}
+
+/// When an operation (both hops, the token, every retry) must be done by:
+/// it starts with the operation and is handed to every call it makes.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: SystemTime,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub fn after(start: SystemTime, limit: Duration) -> Self {
+        Deadline {
+            at: start + limit,
+            limit,
+        }
+    }
+}
+
+/// Sends what `build` makes (signed afresh for every attempt) and reads
+/// the answer with `read`, retrying throttling, 429/5xx and connection
+/// failures with backoff, as `policy` says, until `deadline`.
+pub fn send<T>(
+    platform: &dyn Platform,
+    policy: &Policy,
+    deadline: Deadline,
+    hop: Hop,
+    build: impl Fn(SystemTime) -> Result<http::Request<Vec<u8>>>,
+    mut read: impl FnMut(u16, &[u8]) -> Result<T>,
+) -> Result<T> {
+    let limit = deadline.limit.as_secs();
+    let mut attempt = 1;
+    loop {
+        let now = platform.now();
+        if now >= deadline.at {
+            return Err(timeout(format!(
+                "{hop}: not sent, the operation already took longer than access-timeout ({limit}s)"
+            )));
+        }
+        let request = build(now)?;
+        let (result, retryable) = match platform.send(request) {
+            Err(SendError::TimedOut(why)) => (Err(timeout(format!("{hop}: {why}"))), true),
+            Err(SendError::Failed(why)) => (Err(upstream(format!("{hop}: {why}"))), true),
+            Err(SendError::Refused(why)) => (Err(upstream(format!("{hop}: {why}"))), false),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let result = read(status, response.body());
+                let retryable = match &result {
+                    Ok(_) => false,
+                    Err(Error::Aws(e)) => is_retryable(status, Some(&e.code)),
+                    Err(_) => is_retryable(status, None),
+                };
+                (result, retryable)
+            }
+        };
+        if !retryable || attempt >= policy.max_attempts {
+            return match result {
+                Err(Error::Upstream(why)) if attempt > 1 => Err(upstream(format!(
+                    "{why} (gave up after {attempt} attempts)"
+                ))),
+                Err(Error::Timeout(why)) if attempt > 1 => {
+                    Err(timeout(format!("{why} (gave up after {attempt} attempts)")))
+                }
+                other => other,
+            };
+        }
+        let delay = policy.delay(attempt - 1, getrandom::u64().unwrap_or_default());
+        if platform.now() + delay >= deadline.at {
+            return match result {
+                Err(Error::Upstream(why) | Error::Timeout(why)) => Err(timeout(format!(
+                    "{why} (stopped retrying: access-timeout of {limit}s reached)"
+                ))),
+                other => other,
+            };
+        }
+        platform.sleep(delay);
+        attempt += 1;
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! [`ROLE_INLINE_LIMIT`] characters: a revocation that would not fit is
 //! refused before anything is written.
 
+use crate::aws::Iam;
 use crate::error::Result;
 use crate::model::Error;
 use serde_json::json;
@@ -91,6 +92,22 @@ pub fn check_room(role_arn: &str, in_use: usize, new: &RevocationPolicy) -> Resu
          and this revocation needs {needed} more; nothing was written. Revocations expire an hour after \
          they are made; to cut every session of the role now, use the IAM console's \"Revoke active sessions\""
     )))
+}
+
+/// Writes `new` on the role `iam` is about: first deletes our policies
+/// whose tokens have all expired and measures what the others take, then
+/// refuses (writing nothing) if `new` would not fit.
+pub fn write(iam: &Iam, role_arn: &str, new: &RevocationPolicy, now: OffsetDateTime) -> Result<()> {
+    let mut in_use = 0;
+    for name in iam.list_role_policies()? {
+        if is_prunable(&name, now) {
+            iam.delete_role_policy(&name)?;
+        } else {
+            in_use += iam.get_role_policy(&name)?.as_deref().map_or(0, size);
+        }
+    }
+    check_room(role_arn, in_use, new)?;
+    iam.put_role_policy(&new.name, &new.document)
 }
 
 /// Sortable and name-safe: `20261129T063000Z`, 16 characters.

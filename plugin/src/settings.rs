@@ -5,8 +5,8 @@
 use crate::error::{Result, config};
 use crate::partition::{Partition, StsMode};
 use crate::platform::Platform;
+use crate::query::Endpoint;
 use crate::retry;
-use crate::sts;
 use aws_credential_types::Credentials;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ impl Settings {
 
     /// STS for a role in `partition`: the configured override, or the
     /// partition's regional endpoint for `sts-region`.
-    pub fn sts_endpoint(&self, partition: Partition) -> Result<sts::Endpoint> {
+    pub fn sts_endpoint(&self, partition: Partition) -> Result<Endpoint> {
         if !partition.has_region(&self.sts_region) {
             return Err(config(format!(
                 "sts-region {} is not in partition {}: set sts-region to one of its regions",
@@ -130,7 +130,17 @@ impl Settings {
             .map_err(config)?;
         // An override (tests, VPC endpoints) keeps the region that signs.
         let url = self.sts_endpoint.clone().unwrap_or(url);
-        Ok(sts::Endpoint { url, region })
+        Ok(Endpoint { url, region })
+    }
+
+    /// IAM for a role in `partition` (revocation): the configured override,
+    /// or the partition's global endpoint, signed in its home region.
+    pub fn iam_endpoint(&self, partition: Partition) -> Endpoint {
+        let (url, region) = partition.iam_endpoint();
+        Endpoint {
+            url: self.iam_endpoint.as_deref().unwrap_or(url).to_string(),
+            region: region.to_string(),
+        }
     }
 
     pub fn federation_endpoint(&self, partition: Partition) -> String {

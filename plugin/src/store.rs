@@ -6,6 +6,11 @@ use crate::platform::KeyValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// A new record's id: UUID v7, so keys sort by time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 pub fn resource_key(name: &str) -> String {
     format!("resource/{name}")
 }

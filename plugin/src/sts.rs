@@ -1,21 +1,12 @@
-//! `sts:AssumeRole` over the query protocol: a SigV4-signed request and the
-//! parsed answer (success or `ErrorResponse`), with a hint per hop and code.
+//! `sts:AssumeRole` over the query protocol (`query`): the signed request
+//! and the parsed answer.
 
-use crate::error::{Result, config, upstream};
-use crate::model::{AwsError, Error, Hop};
+use crate::error::Result;
+use crate::model::Hop;
+use crate::query::{self, Endpoint};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use std::time::SystemTime;
-
-/// Where STS is reached and which region signs for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Endpoint {
-    pub url: String,
-    pub region: String,
-}
 
 /// The parameters of one AssumeRole call.
 #[derive(Debug, Clone)]
@@ -38,8 +29,7 @@ pub struct AssumedRole {
     pub request_id: String,
 }
 
-/// Builds the signed `POST /` request. Temporary credentials add (and sign)
-/// `X-Amz-Security-Token`.
+/// The signed AssumeRole request.
 pub fn assume_role_request(
     endpoint: &Endpoint,
     signer: &Credentials,
@@ -48,8 +38,6 @@ pub fn assume_role_request(
 ) -> Result<http::Request<Vec<u8>>> {
     let duration = call.duration_seconds.to_string();
     let mut params = vec![
-        ("Action", "AssumeRole"),
-        ("Version", "2011-06-15"),
         ("RoleArn", call.role_arn),
         ("RoleSessionName", call.session_name),
         ("ExternalId", call.external_id),
@@ -58,79 +46,7 @@ pub fn assume_role_request(
     if let Some(identity) = call.source_identity {
         params.push(("SourceIdentity", identity));
     }
-    let body = query_body(&params).into_bytes();
-    let url = format!("{}/", endpoint.url.trim_end_matches('/'));
-    let mut request = http::Request::post(&url)
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(body)
-        .map_err(|e| config(format!("STS endpoint {url:?} is not a valid URL: {e}")))?;
-    sign_request(&mut request, signer, &endpoint.region, "sts", now)?;
-    Ok(request)
-}
-
-/// Characters the query protocol leaves as they are (RFC 3986 unreserved).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// A query-protocol body encoded as botocore encodes it (`%20`, `%2A`), so
-/// services that re-encode the form before checking the signature agree.
-pub fn query_body(params: &[(&str, &str)]) -> String {
-    params
-        .iter()
-        .map(|(key, value)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(key, QUERY_VALUE),
-                utf8_percent_encode(value, QUERY_VALUE)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// SigV4-signs a request in place for `service` in `region`.
-pub fn sign_request(
-    request: &mut http::Request<Vec<u8>>,
-    credentials: &Credentials,
-    region: &str,
-    service: &str,
-    now: SystemTime,
-) -> Result<()> {
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(now)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| config(format!("cannot sign for {service} in {region}: {e}")))?
-        .into();
-    let headers = request.headers().iter().map(|(name, value)| {
-        (
-            name.as_str(),
-            std::str::from_utf8(value.as_bytes()).unwrap_or_default(),
-        )
-    });
-    let url = request.uri().to_string();
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        &url,
-        headers,
-        SignableBody::Bytes(request.body()),
-    )
-    .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| config(format!("cannot sign the request to {url}: {e}")))?
-        .into_parts();
-    instructions.apply_to_request_http1x(request);
-    Ok(())
+    query::request(query::STS, endpoint, signer, "AssumeRole", &params, now)
 }
 
 #[derive(Deserialize)]
@@ -169,29 +85,6 @@ struct ResponseMetadata {
     request_id: String,
 }
 
-/// AWS answers `<ErrorResponse><Error>…`; some implementations (moto's
-/// auth layer) wrap it as `<Errors><Error>…`, which botocore accepts too.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorResponse {
-    error: Option<ErrorDetail>,
-    errors: Option<WrappedError>,
-    request_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct WrappedError {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorDetail {
-    code: String,
-    message: Option<String>,
-}
-
 /// Turns STS's answer into the assumed role, or the typed AWS error.
 pub fn read_assume_role_response(
     hop: Hop,
@@ -199,16 +92,8 @@ pub fn read_assume_role_response(
     status: u16,
     body: &[u8],
 ) -> Result<AssumedRole> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| upstream(format!("{hop}: STS answered with a body that is not UTF-8")))?;
-    if status != 200 {
-        return Err(read_error_response(hop, role_arn, status, text));
-    }
-    let response: AssumeRoleResponse = quick_xml::de::from_str(text).map_err(|e| {
-        upstream(format!(
-            "{hop}: STS answered 200 with a malformed AssumeRole response ({e})"
-        ))
-    })?;
+    let response: AssumeRoleResponse =
+        query::read_answer(hop, "AssumeRole", role_arn, status, body)?;
     let result = response.assume_role_result;
     let credentials = Credentials::new(
         result.credentials.access_key_id,
@@ -226,81 +111,10 @@ pub fn read_assume_role_response(
     })
 }
 
-/// An AWS query-protocol error document (STS and IAM share it) as a typed error.
-pub fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
-    let parsed = quick_xml::de::from_str::<ErrorResponse>(text)
-        .ok()
-        .and_then(|response| {
-            Some((
-                response.error.or(response.errors.map(|e| e.error))?,
-                response.request_id,
-            ))
-        });
-    match parsed {
-        Some((error, request_id)) => {
-            let code = error.code;
-            let message = error.message.unwrap_or_default();
-            let hint = diagnose(hop, &code, &message, role_arn);
-            Error::Aws(AwsError {
-                hop,
-                status,
-                code,
-                message,
-                request_id,
-                hint,
-            })
-        }
-        None => upstream(format!(
-            "{hop}: AWS answered HTTP {status} without an error document"
-        )),
-    }
-}
-
-/// What to check, per hop and AWS error code.
-pub fn diagnose(hop: Hop, code: &str, message: &str, role_arn: &str) -> String {
-    match (hop, code) {
-        (Hop::ResourceRole, "AccessDenied") => format!(
-            "Check that the trust policy of {role_arn} names the base credentials' principal and requires \
-             sts:ExternalId equal to the resource's external id, and that the base principal may sts:AssumeRole on it"
-        ),
-        (Hop::TargetRole, "AccessDenied") => format!(
-            "Check that the Resource Role's permission policy allows sts:AssumeRole on {role_arn}, and that the \
-             trust policy of {role_arn} trusts the Resource Role with the resource's external id"
-        ),
-        (_, "ValidationError") if message.contains("DurationSeconds") => {
-            "Role chaining caps sessions at 1 hour: lower the account's duration, or raise the Target Role's \
-             maximum session duration"
-                .to_string()
-        }
-        (_, "ExpiredToken" | "ExpiredTokenException") => {
-            "The base credentials have expired: refresh them (aws sso login, a new session token)".to_string()
-        }
-        (_, "InvalidClientTokenId") => {
-            "The base access key id is not known in this partition: check the configured credentials".to_string()
-        }
-        (_, "SignatureDoesNotMatch") => {
-            "The secret access key does not match the key id, or this host's clock is skewed".to_string()
-        }
-        (Hop::Revocation, "AccessDenied") => format!(
-            "Check that the Resource Role's permission policy allows iam:ListRolePolicies, \
-             iam:GetRolePolicy, iam:PutRolePolicy and iam:DeleteRolePolicy on {role_arn}"
-        ),
-        (Hop::Revocation, "LimitExceeded") => format!(
-            "The inline policies of {role_arn} are at IAM's limit of 10240 characters: revocations \
-             expire an hour after they are made; to cut every session of the role now, use the IAM \
-             console's \"Revoke active sessions\""
-        ),
-        (_, "RegionDisabledException") => {
-            "Activate STS in the signing region (IAM > Account settings > Security Token Service) or use another sts-region"
-                .to_string()
-        }
-        _ => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Error;
 
     const SUCCESS: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
@@ -382,15 +196,6 @@ mod tests {
                 .contains("trust policy of arn:aws:iam::123456789012:role/PamResource")
         );
         assert!(e.hint.contains("ExternalId"));
-    }
-
-    #[test]
-    fn bodies_are_encoded_like_botocore() {
-        let body = query_body(&[("PolicyDocument", r#"{"Action": "*", "x": "a+b/c~"}"#)]);
-        assert_eq!(
-            body,
-            "PolicyDocument=%7B%22Action%22%3A%20%22%2A%22%2C%20%22x%22%3A%20%22a%2Bb%2Fc~%22%7D"
-        );
     }
 
     #[test]

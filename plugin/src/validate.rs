@@ -1,7 +1,7 @@
 //! Input rules. Every check names the field and the rule it broke, so a
 //! caller can fix the input without reading code (limits from AWS.md).
 
-use crate::error::{Result, invalid};
+use crate::error::{Result, invalid, storage};
 use crate::partition::Partition;
 use std::time::Duration;
 
@@ -63,6 +63,17 @@ impl RoleArn {
             partition,
             account_id: account_id.to_string(),
             name: name.to_string(),
+        })
+    }
+
+    /// A role ARN read back from `record` (stored or declared in the
+    /// catalog). It was checked when written, so one that no longer parses
+    /// is a corrupt record, a storage failure, not the caller's input.
+    pub fn stored(record: &str, arn: &str) -> Result<RoleArn> {
+        RoleArn::parse("role-arn", arn).map_err(|_| {
+            storage(format!(
+                "{record} holds a role ARN that does not parse: the record is corrupt"
+            ))
         })
     }
 }
@@ -132,30 +143,12 @@ pub fn user_email(field: &str, text: &str) -> Result<String> {
     Ok(text.to_lowercase())
 }
 
-/// Characters that reorder text on a terminal (Trojan Source): never
-/// accepted in names and never printed raw.
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
+pub use pam_aws_contract::text::is_bidi_control;
 
-/// `text` made safe to keep and to print: control and bidi characters
-/// escaped (`\u{1b}`), and cut to `max_chars` with a marker. Audit events
-/// hold request-derived strings; this keeps a caller from planting terminal
-/// escapes, fake lines or megabytes in them.
+/// `text` made safe to keep and to print (see `pam_aws_contract::text`),
+/// cut to `max_chars`: audit events hold request-derived strings.
 pub fn printable(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == max_chars {
-            out.push_str("…(cut)");
-            break;
-        }
-        if c.is_control() || is_bidi_control(c) {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    pam_aws_contract::text::printable(text, Some(max_chars))
 }
 
 /// The most records one list answers with.

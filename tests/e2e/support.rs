@@ -642,7 +642,7 @@ pub fn wasmtime_cli() -> PathBuf {
                 .unwrap_or_else(|| {
                     PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
                 });
-            cache.join("pam-aws/wasmtime-48.0.8/bin/wasmtime")
+            cache.join("pam-aws/wasmtime-48.0.8-serve/bin/wasmtime")
         });
     assert!(
         path.exists(),

@@ -106,6 +106,37 @@ impl Partition {
         }
     }
 
+    /// Where a region's partition is: `cn-…` and `us-gov-…`, else `aws`.
+    pub fn of_region(region: &str) -> Partition {
+        [Partition::AwsCn, Partition::AwsUsGov]
+            .into_iter()
+            .find(|p| p.has_region(region))
+            .unwrap_or(Partition::Aws)
+    }
+
+    /// IAM is global per partition; it signs in the partition's home region.
+    pub fn iam_endpoint(self) -> (&'static str, &'static str) {
+        match self {
+            Partition::Aws => ("https://iam.amazonaws.com", "us-east-1"),
+            Partition::AwsCn => ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1"),
+            Partition::AwsUsGov => ("https://iam.us-gov.amazonaws.com", "us-gov-west-1"),
+        }
+    }
+
+    /// The hosts the component calls in this partition (STS for `mode`,
+    /// sign-in, IAM): the host's default egress allow-list.
+    pub fn hosts(self, region: &str, mode: StsMode) -> Result<Vec<String>, String> {
+        let (sts, _) = self.sts_endpoint(region, mode)?;
+        Ok([
+            sts.as_str(),
+            self.federation_endpoint(),
+            self.iam_endpoint().0,
+        ]
+        .iter()
+        .map(|url| host_of(url))
+        .collect())
+    }
+
     pub fn federation_endpoint(self) -> &'static str {
         match self {
             Partition::Aws => "https://signin.aws.amazon.com/federation",
@@ -152,6 +183,12 @@ impl Partition {
             }
         }
     }
+}
+
+/// `https://HOST/…` → `HOST` (every endpoint above has that form).
+fn host_of(url: &str) -> String {
+    let rest = url.trim_start_matches("https://");
+    rest.split('/').next().unwrap_or(rest).to_string()
 }
 
 #[cfg(test)]
@@ -256,6 +293,40 @@ mod tests {
         assert_eq!(
             Partition::AwsUsGov.console_destination(None, None),
             "https://console.amazonaws-us-gov.com/"
+        );
+    }
+
+    #[test]
+    fn the_hosts_a_partition_is_reached_at() {
+        assert_eq!(
+            Partition::of_region("cn-north-1")
+                .hosts("cn-north-1", StsMode::Regional)
+                .unwrap(),
+            [
+                "sts.cn-north-1.amazonaws.com.cn",
+                "signin.amazonaws.cn",
+                "iam.cn-north-1.amazonaws.com.cn"
+            ]
+        );
+        assert_eq!(
+            Partition::of_region("us-gov-west-1")
+                .hosts("us-gov-west-1", StsMode::Fips)
+                .unwrap(),
+            [
+                "sts-fips.us-gov-west-1.amazonaws.com",
+                "signin.amazonaws-us-gov.com",
+                "iam.us-gov.amazonaws.com"
+            ]
+        );
+        assert_eq!(
+            Partition::of_region("eu-west-1")
+                .hosts("eu-west-1", StsMode::Global)
+                .unwrap(),
+            [
+                "sts.amazonaws.com",
+                "signin.aws.amazon.com",
+                "iam.amazonaws.com"
+            ]
         );
     }
 

@@ -1,0 +1,12 @@
+//! Knowledge the component and the host share, written once: both sides
+//! generate their own Rust types from `wit/` (wit-bindgen in the guest,
+//! wasmtime's `bindgen!` in the host), so what each error kind means, how a
+//! message reads, which exit code and HTTP status it gets, which AWS
+//! endpoints a partition has and how stored text is printed live here, and
+//! each side maps its generated `error` onto [`Fault`] with [`impl_fault!`].
+
+pub mod fault;
+pub mod partition;
+pub mod text;
+
+pub use fault::{AwsFault, Fault, HopName, Kind};

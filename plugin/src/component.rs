@@ -6,11 +6,9 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingBody,
-    OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingRequest, RequestOptions, Scheme,
 };
 use crate::bindings::wasi::io::poll;
-use crate::bindings::wasi::io::streams::StreamError;
 use crate::bindings::wasi::keyvalue::store as wasi_kv;
 use crate::broker::Broker;
 use crate::error::{Result, config, storage};
@@ -19,6 +17,7 @@ use crate::model::{
     NewResource, Resource, Session, SessionFilter,
 };
 use crate::platform::{KeyValue, Platform, SendError};
+use crate::wasi_body::{self, ReadError};
 use std::time::{Duration, SystemTime};
 
 /// Per-request network limits; the host may enforce tighter ones.
@@ -26,8 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 /// STS and sign-in answers are a few KiB; anything far larger is refused.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
-/// `blocking-write-and-flush` accepts at most 4096 bytes per call.
-pub(crate) const WRITE_CHUNK: usize = 4096;
 
 pub(crate) struct Wasi {
     bucket: Bucket,
@@ -167,25 +164,10 @@ fn send(request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Send
         .map_err(|()| failed("the request body was already taken".to_string()))?;
     let future = outgoing_handler::handle(outgoing, Some(options)).map_err(send_error)?;
     // A refused request closes the body early; its reason arrives on `future`.
-    let body_written = write_body(outgoing_body, &body);
+    let body_written = wasi_body::write(outgoing_body, &body);
     let response = wait_for(&future)?;
     body_written.map_err(failed)?;
     read_response(response).map_err(failed)
-}
-
-fn write_body(outgoing_body: OutgoingBody, body: &[u8]) -> Result<(), String> {
-    {
-        let stream = outgoing_body
-            .write()
-            .map_err(|()| "cannot write the request body".to_string())?;
-        for chunk in body.chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| format!("writing the request body failed: {e:?}"))?;
-        }
-    }
-    OutgoingBody::finish(outgoing_body, None)
-        .map_err(|e| format!("finishing the request body failed: {e:?}"))
 }
 
 /// The response, or an error once the whole-request deadline passes.
@@ -229,31 +211,10 @@ fn read_response(response: IncomingResponse) -> Result<http::Response<Vec<u8>>, 
     let body = response
         .consume()
         .map_err(|()| "the response body was already taken".to_string())?;
-    let mut bytes = Vec::new();
-    {
-        let stream = body
-            .stream()
-            .map_err(|()| "the response body stream was already taken".to_string())?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > MAX_RESPONSE_BYTES {
-                        return Err(format!(
-                            "the response is larger than {MAX_RESPONSE_BYTES} bytes"
-                        ));
-                    }
-                }
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(format!(
-                        "reading the response failed: {}",
-                        e.to_debug_string()
-                    ));
-                }
-            }
-        }
-    }
+    let bytes = wasi_body::read(body, MAX_RESPONSE_BYTES).map_err(|e| match e {
+        ReadError::TooLarge => format!("the response is larger than {MAX_RESPONSE_BYTES} bytes"),
+        ReadError::Failed(why) => why,
+    })?;
     http::Response::builder()
         .status(status)
         .body(bytes)

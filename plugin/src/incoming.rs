@@ -4,10 +4,10 @@
 use crate::api::{self, MAX_BODY_BYTES, Response};
 use crate::bindings::exports::wasi::http::incoming_handler::Guest;
 use crate::bindings::wasi::http::types::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam,
 };
-use crate::bindings::wasi::io::streams::StreamError;
-use crate::component::{Component, WRITE_CHUNK, Wasi};
+use crate::component::{Component, Wasi};
+use crate::wasi_body::{self, ReadError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 impl Guest for Component {
@@ -65,24 +65,14 @@ fn read_head(request: &IncomingRequest) -> Result<api::Request, Response> {
 fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
     let unreadable = || Response::failure(400, "bad_request", "the request body is unreadable");
     let body = request.consume().map_err(|()| unreadable())?;
-    let stream = body.stream().map_err(|()| unreadable())?;
-    let mut bytes = Vec::new();
-    loop {
-        match stream.blocking_read(16 * 1024) {
-            Ok(chunk) => {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() > MAX_BODY_BYTES {
-                    return Err(Response::failure(
-                        413,
-                        "payload_too_large",
-                        format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-                    ));
-                }
-            }
-            Err(StreamError::Closed) => return Ok(bytes),
-            Err(StreamError::LastOperationFailed(_)) => return Err(unreadable()),
-        }
-    }
+    wasi_body::read(body, MAX_BODY_BYTES).map_err(|e| match e {
+        ReadError::TooLarge => Response::failure(
+            413,
+            "payload_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ),
+        ReadError::Failed(_) => unreadable(),
+    })
 }
 
 fn send_response(out: ResponseOutparam, response: &Response) {
@@ -106,12 +96,5 @@ fn send_response(out: ResponseOutparam, response: &Response) {
     };
     ResponseOutparam::set(out, Ok(outgoing));
     // The client may have gone; there is nobody left to tell.
-    if let Ok(stream) = outgoing_body.write() {
-        for chunk in body.chunks(WRITE_CHUNK) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
-            }
-        }
-    }
-    let _ = OutgoingBody::finish(outgoing_body, None);
+    let _ = wasi_body::write(outgoing_body, &body);
 }

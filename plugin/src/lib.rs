@@ -34,6 +34,8 @@ mod testing;
 mod component;
 #[cfg(target_arch = "wasm32")]
 mod incoming;
+#[cfg(target_arch = "wasm32")]
+mod wasi_body;
 
 pub use bindings::pam::aws_console::types as model;
 pub use pam_aws_contract::partition;

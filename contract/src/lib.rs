@@ -10,3 +10,9 @@ pub mod partition;
 pub mod text;
 
 pub use fault::{AwsFault, Fault, HopName, Kind};
+
+/// Resource and account names (WIT, OpenAPI and the code say this): short,
+/// URL- and path-safe (`RES/NAME` on the CLI).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
+pub const NAME_RULE: &str =
+    "must be 1 to 63 characters of [A-Za-z0-9._-], starting with a letter or digit";

@@ -483,7 +483,7 @@ fn parse_limit(value: &str) -> Result<u32> {
 mod tests {
     use super::*;
     use crate::model::Outcome;
-    use crate::testing::{Fake, answer_a_grant, fake, seed};
+    use crate::testing::{Fake, answer_a_grant, fake, hop1_answer, seed};
 
     /// A fake host configured for trusted-header identity.
     fn host() -> Fake {
@@ -854,6 +854,96 @@ mod tests {
             "",
         );
         assert_eq!(granted.status, 200, "{:?}", granted.body);
+    }
+
+    #[test]
+    fn an_account_body_may_name_the_duration_as_get_answers_with_it() {
+        let fake = host();
+        fake.answers.borrow_mut().extend([
+            hop1_answer(),
+            crate::testing::assumed("PamTarget", "ASIAHOP2", "2027-01-15T08:30:00Z", "req-2"),
+        ]);
+        let body = json!({"name": "ops", "role_arn": crate::testing::TARGET_ROLE, "session_duration": "45m"});
+        let created = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts",
+            ADMIN,
+            &body.to_string(),
+        );
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        assert_eq!(created.body["session_duration"], "45m");
+        assert_eq!(created.body["session_duration_seconds"], 2700);
+        // What GET answers with posts back under its own names.
+        let read = call(&fake, "GET", "/v1/resources/prod/accounts/ops", ADMIN, "");
+        assert_eq!(read.body["session_duration"], "45m");
+
+        let both = json!({"name": "two", "role_arn": crate::testing::TARGET_ROLE,
+                          "duration": "30m", "session_duration": "45m"});
+        let refused = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts",
+            ADMIN,
+            &both.to_string(),
+        );
+        assert_eq!(refused.status, 400, "{:?}", refused.body);
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("duration")
+        );
+        let listed = call(&fake, "GET", "/v1/resources/prod/accounts", ADMIN, "");
+        assert_eq!(
+            listed.body.as_array().unwrap().len(),
+            2,
+            "nothing stored for the refusal"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_stored_record_is_a_storage_failure_not_the_callers_input() {
+        let fake = host();
+        allow(&fake, &["@example.com"]);
+        let key = crate::store::resource_key("prod");
+        let mut resource: Value = serde_json::from_slice(&fake.kv.borrow()[&key]).unwrap();
+        resource["role_arn"] = json!("not-an-arn");
+        fake.kv
+            .borrow_mut()
+            .insert(key, serde_json::to_vec(&resource).unwrap());
+        let answer = access(&fake, ALICE);
+        assert_eq!(answer.status, 500, "{:?}", answer.body);
+        assert_eq!(answer.body["error"]["kind"], "storage");
+        assert!(fake.sent.borrow().is_empty(), "nothing was sent to AWS");
+    }
+
+    /// The name rule is stated once (pam_aws_contract) and the WIT, the
+    /// OpenAPI document and the code all say it.
+    #[test]
+    fn one_name_rule_in_wit_openapi_and_code() {
+        let pattern = pam_aws_contract::NAME_PATTERN;
+        let doc = include_str!("../../docs/openapi.json");
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter(|line| line.contains("\"pattern\"") && line.contains("A-Za-z"))
+            .collect();
+        assert!(documented.len() >= 8, "{documented:?}");
+        for line in documented {
+            assert!(line.contains(&format!("\"{pattern}\"")), "{line}");
+        }
+        assert!(include_str!("../../wit/broker.wit").contains(pattern));
+        let long = "a".repeat(63);
+        for ok in ["a", "A.b-c_d", "9lives", long.as_str()] {
+            assert!(validate::name("name", ok).is_ok(), "{ok}");
+        }
+        let too_long = "a".repeat(64);
+        for bad in ["", "-a", ".a", "a/b", "a b", "ä", too_long.as_str()] {
+            let Err(Error::InvalidInput(e)) = validate::name("name", bad) else {
+                panic!("{bad:?} accepted");
+            };
+            assert_eq!(e.message, pam_aws_contract::NAME_RULE);
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ wit_bindgen::generate!({
         "pam:aws-console/types@0.1.0/account.service": [#[serde(default)]],
         "pam:aws-console/types@0.1.0/new-resource.source-identity": [#[serde(default)]],
         "pam:aws-console/types@0.1.0/new-account.allow": [#[serde(default)]],
+        // JSON in and out share shapes: a body may use the name GET answers with.
+        "pam:aws-console/types@0.1.0/new-account.duration": [#[serde(alias = "session_duration")]],
     },
     additional_type_attributes: {
         "pam:aws-console/types@0.1.0/resource": [#[derive(serde::Serialize, serde::Deserialize, PartialEq)]],

@@ -6,7 +6,8 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingRequest,
+    RequestOptions, Scheme,
 };
 use crate::bindings::wasi::io::poll;
 use crate::bindings::wasi::keyvalue::store as wasi_kv;

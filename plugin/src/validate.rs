@@ -94,16 +94,13 @@ pub fn external_id(field: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Resource and account names: short, URL- and path-safe (`RES/NAME` on the CLI).
+/// Resource and account names, as `pam_aws_contract::NAME_PATTERN` says.
 pub fn name(field: &str, name: &str) -> Result<()> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if !first_ok || !rest_ok || name.len() > 63 {
-        return Err(invalid(
-            field,
-            "must be 1 to 63 characters of [A-Za-z0-9._-], starting with a letter or digit",
-        ));
+        return Err(invalid(field, pam_aws_contract::NAME_RULE));
     }
     Ok(())
 }

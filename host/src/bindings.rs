@@ -5,6 +5,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "pam:aws-console/plugin",
     imports: { default: trappable },
+    // Records print in the JSON shapes of CONTRACT.md (`output::to_json`).
+    additional_derives: [serde::Serialize],
     exports: { default: async },
     with: {
         "wasi:io": wasmtime_wasi::p2::bindings::io,
@@ -19,3 +21,6 @@ wasmtime::component::bindgen!({
 
 pub use exports::pam::aws_console::broker;
 pub use pam::aws_console::types;
+
+pam_aws_contract::impl_fault!(Error, Hop);
+use types::{Error, Hop};

@@ -2,18 +2,19 @@
 //! with the operator's configuration; every command is one call into a
 //! fresh instance of the component.
 
+use crate::bindings::broker::Guest as BrokerApi;
 use crate::bindings::types::{
-    AccessRequest, Error as BrokerError, NewAccount, NewResource, SessionFilter,
+    AccessRequest, Error as BrokerError, InvalidInput, NewAccount, NewResource, SessionFilter,
 };
 use crate::config::Config;
-use crate::egress::Egress;
-use crate::output;
-use crate::runtime::{CallContext, Runtime};
-use crate::{credentials, kv};
+use crate::host::{Calls, Host};
+use crate::output::{self, to_json};
+use crate::runtime::{HostState, Runtime};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use wasmtime::Store;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,24 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Broker(BrokerCommand),
+    /// Serve the REST API (the component's wasi:http handler) until SIGTERM or ctrl-c.
+    Serve {
+        /// Address to listen on. Default: [server] listen, else 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Write the embedded component, for loading into a gateway.
+    Component {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// The commands that are one call into an instance of the component.
+#[derive(Subcommand)]
+enum BrokerCommand {
     /// Resources: AWS accounts reached through a Resource Role.
     #[command(subcommand)]
     Resource(ResourceCommand),
@@ -92,17 +111,6 @@ enum Command {
         /// How many events at most.
         #[arg(long, default_value_t = 100)]
         limit: u32,
-    },
-    /// Serve the REST API (the component's wasi:http handler) until SIGTERM or ctrl-c.
-    Serve {
-        /// Address to listen on. Default: [server] listen, else 127.0.0.1:8080.
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<String>,
-    },
-    /// Write the embedded component, for loading into a gateway.
-    Component {
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
     },
 }
 
@@ -211,10 +219,21 @@ impl From<BrokerError> for Failure {
     }
 }
 
+type Outcome = Result<Printed, Failure>;
+
 /// What a command prints: JSON for `--json`, text otherwise.
 struct Printed {
     json: Value,
     text: String,
+}
+
+impl Printed {
+    fn new(json: Value, text: impl std::fmt::Display) -> Self {
+        Printed {
+            json,
+            text: text.to_string(),
+        }
+    }
 }
 
 /// Parses arguments, runs the command, prints, and returns the exit code.
@@ -290,19 +309,77 @@ fn print_line(text: &str) {
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
+async fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        // Writing the component needs no configuration, store or instance.
+        Command::Component { out } => write_component(&out),
+        Command::Serve { listen } => {
+            let config = Config::load(cli.config.as_deref())?;
+            let wasm = plugin_wasm(cli.plugin.as_deref())?;
+            crate::server::serve(&config, &wasm, listen).await?;
+            Ok(Printed::new(json!({"stopped": true}), ""))
+        }
+        Command::Broker(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            let wasm = plugin_wasm(cli.plugin.as_deref())?;
+            let host = Host::open(&config, calls(&command)).await?;
+            let runtime = Runtime::new(&wasm)?;
+            let (mut store, plugin) = runtime.instantiate(host.call().await).await?;
+            let call = Call {
+                broker: plugin.pam_aws_console_broker(),
+                store: &mut store,
+            };
+            call.run(command).await
+        }
+    }
+}
+
+fn plugin_wasm(path: Option<&Path>) -> Result<Vec<u8>> {
+    match path {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))
+        }
+        None => Ok(crate::PLUGIN_WASM.to_vec()),
+    }
+}
+
+fn write_component(out: &Path) -> Outcome {
+    std::fs::write(out, crate::PLUGIN_WASM)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let bytes = crate::PLUGIN_WASM.len();
+    Ok(Printed::new(
+        json!({"path": out, "bytes": bytes}),
+        format!("wrote {} ({bytes} bytes)", out.display()),
+    ))
+}
+
+/// Whether a command calls AWS, and so needs base credentials.
+fn calls(command: &BrokerCommand) -> Calls {
+    match command {
+        BrokerCommand::Access { .. }
+        | BrokerCommand::CredentialProcess { .. }
+        | BrokerCommand::Revoke { .. }
+        | BrokerCommand::Resource(ResourceCommand::Create { .. })
+        | BrokerCommand::Account(AccountCommand::Create(_)) => Calls::Aws,
+        _ => Calls::StoreOnly,
+    }
+}
+
 /// `RES/NAME` as its two halves.
 fn split_target(target: &str) -> Result<(String, String), Failure> {
     match target.split_once('/') {
         Some((resource, account)) if !resource.is_empty() && !account.is_empty() => {
             Ok((resource.to_string(), account.to_string()))
         }
-        _ => Err(Failure::Broker(BrokerError::InvalidInput(
-            crate::bindings::types::InvalidInput {
-                field: "target".to_string(),
-                message: "must be RESOURCE/ACCOUNT".to_string(),
-            },
-        ))),
+        _ => Err(usage("target", "must be RESOURCE/ACCOUNT")),
     }
+}
+
+fn usage(field: &str, message: &str) -> Failure {
+    Failure::Broker(BrokerError::InvalidInput(InvalidInput {
+        field: field.to_string(),
+        message: message.to_string(),
+    }))
 }
 
 fn actor() -> String {
@@ -310,281 +387,212 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-/// Whether a command calls AWS, and so needs base credentials.
-fn calls_aws(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Access { .. }
-            | Command::CredentialProcess { .. }
-            | Command::Revoke { .. }
-            | Command::Resource(ResourceCommand::Create { .. })
-            | Command::Account(AccountCommand::Create(_))
-    )
+/// One command's call into the component's `broker` export.
+struct Call<'a> {
+    broker: &'a BrokerApi,
+    store: &'a mut Store<HostState>,
 }
 
-fn write_component(out: &std::path::Path) -> Result<Printed, Failure> {
-    std::fs::write(out, crate::PLUGIN_WASM)
-        .with_context(|| format!("writing {}", out.display()))?;
-    let text = format!(
-        "wrote {} ({} bytes)",
-        out.display(),
-        crate::PLUGIN_WASM.len()
-    );
-    Ok(Printed {
-        json: json!({"path": out, "bytes": crate::PLUGIN_WASM.len()}),
-        text,
-    })
-}
-
-async fn run(cli: Cli) -> Result<Printed, Failure> {
-    // Writing the component needs no configuration, store or instance.
-    if let Command::Component { out } = &cli.command {
-        return write_component(out);
-    }
-    let config = Config::load(cli.config.as_deref())?;
-    let wasm = match &cli.plugin {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?
+impl Call<'_> {
+    async fn run(self, command: BrokerCommand) -> Outcome {
+        match command {
+            BrokerCommand::Resource(command) => self.resource(command).await,
+            BrokerCommand::Account(command) => self.account(command).await,
+            BrokerCommand::Access {
+                target,
+                user,
+                open,
+                console,
+            } => self.access(&target, user, open, console).await,
+            BrokerCommand::CredentialProcess { target, user } => {
+                self.credential_process(&target, user).await
+            }
+            BrokerCommand::Revoke {
+                session,
+                user,
+                account,
+            } => self.revoke(session, user, account).await,
+            BrokerCommand::Sessions { active, user } => {
+                let filter = SessionFilter {
+                    active_only: active,
+                    user,
+                };
+                let sessions = self
+                    .broker
+                    .call_list_sessions(self.store, &filter)
+                    .await??;
+                Ok(Printed::new(
+                    to_json(&sessions),
+                    output::sessions_table(&sessions, None),
+                ))
+            }
+            BrokerCommand::Audit { limit } => {
+                let events = self
+                    .broker
+                    .call_list_audit_events(self.store, Some(limit))
+                    .await??;
+                Ok(Printed::new(
+                    to_json(&events),
+                    output::audit_table(&events, None),
+                ))
+            }
         }
-        None => crate::PLUGIN_WASM.to_vec(),
-    };
-    if let Command::Serve { listen } = cli.command {
-        crate::server::serve(&config, &wasm, listen).await?;
-        return Ok(Printed {
-            json: json!({"stopped": true}),
-            text: String::new(),
-        });
     }
-    let backend = kv::open(&config.store.url, &config.base_dir)?;
-    let mut vars = config.component_vars_with_catalog()?;
-    if calls_aws(&cli.command) {
-        // Without credentials the component still validates the input first,
-        // then reports them missing; the chain's reason goes to the log.
-        match credentials::resolve(&config).await {
-            Ok(credentials) => vars.extend(credentials::as_vars(&credentials)),
-            Err(e) => tracing::warn!("{e:#}"),
-        }
-    }
-    let egress = Egress::new(
-        config.egress_allow_list(),
-        config.egress.connect_timeout,
-        config.egress.response_timeout,
-    );
-    let runtime = Runtime::new(&wasm)?;
-    let (mut store, plugin) = runtime
-        .instantiate(CallContext {
-            vars,
-            backend,
-            egress,
-        })
-        .await?;
-    let broker = plugin.pam_aws_console_broker();
-    let store = &mut store;
 
-    let printed = match cli.command {
-        Command::Resource(ResourceCommand::Create {
-            name,
-            role_arn,
-            external_id,
-            source_identity,
-        }) => {
-            let input = NewResource {
+    async fn resource(self, command: ResourceCommand) -> Outcome {
+        let (broker, store) = (self.broker, self.store);
+        match command {
+            ResourceCommand::Create {
                 name,
                 role_arn,
                 external_id,
                 source_identity,
-            };
-            let resource = broker
-                .call_create_resource(store, &actor(), &input)
-                .await??;
-            let text = format!("created resource {} ({})", resource.name, resource.role_arn);
-            Printed {
-                json: output::resource_json(&resource),
-                text,
+            } => {
+                let input = NewResource {
+                    name,
+                    role_arn,
+                    external_id,
+                    source_identity,
+                };
+                let created = broker
+                    .call_create_resource(store, &actor(), &input)
+                    .await??;
+                let text = format!("created resource {} ({})", created.name, created.role_arn);
+                Ok(Printed::new(to_json(&created), text))
+            }
+            ResourceCommand::List => {
+                let resources = broker.call_list_resources(store).await??;
+                let table = output::resources_table(&resources, None);
+                Ok(Printed::new(to_json(&resources), table))
+            }
+            ResourceCommand::Show { name } => {
+                let resource = broker.call_get_resource(store, &name).await??;
+                let table = output::resources_table(std::slice::from_ref(&resource), None);
+                Ok(Printed::new(to_json(&resource), table))
+            }
+            ResourceCommand::Delete { name } => {
+                broker
+                    .call_delete_resource(store, &actor(), &name)
+                    .await??;
+                let text = format!("deleted resource {name}");
+                Ok(Printed::new(json!({ "deleted": name }), text))
             }
         }
-        Command::Resource(ResourceCommand::List) => {
-            let resources = broker.call_list_resources(store).await??;
-            let json = Value::Array(resources.iter().map(output::resource_json).collect());
-            Printed {
-                json,
-                text: output::resources_table(&resources).to_string(),
+    }
+
+    async fn account(self, command: AccountCommand) -> Outcome {
+        let (broker, store) = (self.broker, self.store);
+        match command {
+            AccountCommand::Create(a) => {
+                let (region, service) = a.console.page();
+                let input = NewAccount {
+                    resource: a.resource,
+                    name: a.name,
+                    role_arn: a.role_arn,
+                    duration: a.duration,
+                    description: a.description,
+                    region,
+                    service,
+                    allow: a.allow,
+                };
+                let created = broker
+                    .call_create_account(store, &actor(), &input)
+                    .await??;
+                let text = format!(
+                    "created account {}/{} ({})",
+                    created.resource, created.name, created.role_arn
+                );
+                Ok(Printed::new(to_json(&created), text))
+            }
+            AccountCommand::List { resource } => {
+                let accounts = broker
+                    .call_list_accounts(store, resource.as_deref())
+                    .await??;
+                let table = output::accounts_table(&accounts, None);
+                Ok(Printed::new(to_json(&accounts), table))
+            }
+            AccountCommand::Show { target } => {
+                let (resource, name) = split_target(&target)?;
+                let account = broker.call_get_account(store, &resource, &name).await??;
+                let table = output::accounts_table(std::slice::from_ref(&account), None);
+                Ok(Printed::new(to_json(&account), table))
+            }
+            AccountCommand::Delete { target } => {
+                let (resource, name) = split_target(&target)?;
+                broker
+                    .call_delete_account(store, &actor(), &resource, &name)
+                    .await??;
+                let text = format!("deleted account {target}");
+                Ok(Printed::new(json!({ "deleted": target }), text))
             }
         }
-        Command::Resource(ResourceCommand::Show { name }) => {
-            let resource = broker.call_get_resource(store, &name).await??;
-            Printed {
-                json: output::resource_json(&resource),
-                text: output::resources_table(&[resource]).to_string(),
-            }
-        }
-        Command::Resource(ResourceCommand::Delete { name }) => {
-            broker
-                .call_delete_resource(store, &actor(), &name)
-                .await??;
-            Printed {
-                json: json!({"deleted": name}),
-                text: format!("deleted resource {name}"),
-            }
-        }
-        Command::Account(AccountCommand::Create(a)) => {
-            let (region, service) = a.console.page();
-            let input = NewAccount {
-                resource: a.resource,
-                name: a.name,
-                role_arn: a.role_arn,
-                duration: a.duration,
-                description: a.description,
-                region,
-                service,
-                allow: a.allow,
-            };
-            let account = broker
-                .call_create_account(store, &actor(), &input)
-                .await??;
-            let text = format!(
-                "created account {}/{} ({})",
-                account.resource, account.name, account.role_arn
-            );
-            Printed {
-                json: output::account_json(&account),
-                text,
-            }
-        }
-        Command::Account(AccountCommand::List { resource }) => {
-            let accounts = broker
-                .call_list_accounts(store, resource.as_deref())
-                .await??;
-            let json = Value::Array(accounts.iter().map(output::account_json).collect());
-            Printed {
-                json,
-                text: output::accounts_table(&accounts).to_string(),
-            }
-        }
-        Command::Account(AccountCommand::Show { target }) => {
-            let (resource, name) = split_target(&target)?;
-            let account = broker.call_get_account(store, &resource, &name).await??;
-            Printed {
-                json: output::account_json(&account),
-                text: output::accounts_table(&[account]).to_string(),
-            }
-        }
-        Command::Account(AccountCommand::Delete { target }) => {
-            let (resource, name) = split_target(&target)?;
-            broker
-                .call_delete_account(store, &actor(), &resource, &name)
-                .await??;
-            Printed {
-                json: json!({"deleted": target}),
-                text: format!("deleted account {target}"),
-            }
-        }
-        Command::Access {
-            target,
-            user,
-            open,
-            console,
-        } => {
-            let (resource, account) = split_target(&target)?;
-            let (region, service) = console.page();
-            let grant = broker
-                .call_access(
-                    store,
-                    &AccessRequest {
-                        resource,
-                        account,
-                        user,
-                        region,
-                        service,
-                    },
-                )
-                .await??;
-            eprintln!(
-                "session {} as {} until {}",
-                grant.session.id, grant.session.assumed_role_arn, grant.session.expires_at
-            );
-            if open && let Err(e) = webbrowser::open(&grant.url) {
-                eprintln!("pam-aws: could not open a browser ({e}); use the URL below");
-            }
-            let json = json!({"url": grant.url, "session": output::session_json(&grant.session)});
-            Printed {
-                json,
-                text: grant.url,
-            }
-        }
-        Command::CredentialProcess { target, user } => {
-            let (resource, account) = split_target(&target)?;
-            let request = AccessRequest {
-                resource,
-                account,
-                user,
-                region: None,
-                service: None,
-            };
-            let grant = broker.call_credentials(store, &request).await??;
-            // The format the AWS CLI and SDKs read, whatever --json says.
-            let json = json!({
-                "Version": 1,
-                "AccessKeyId": grant.access_key_id,
-                "SecretAccessKey": grant.secret_access_key,
-                "SessionToken": grant.session_token,
-                "Expiration": grant.expiration,
-            });
-            Printed {
-                text: json.to_string(),
-                json,
-            }
-        }
-        Command::Revoke {
-            session,
-            user,
+    }
+
+    async fn access(self, target: &str, user: String, open: bool, console: ConsolePage) -> Outcome {
+        let (resource, account) = split_target(target)?;
+        let (region, service) = console.page();
+        let request = AccessRequest {
+            resource,
             account,
-        } => {
-            let sessions = match (session, user, account) {
-                (Some(id), _, _) => vec![broker.call_revoke_session(store, &actor(), &id).await??],
-                (None, Some(user), Some(target)) => {
-                    let (resource, account) = split_target(&target)?;
-                    broker
-                        .call_revoke_user(store, &actor(), &resource, &account, &user)
-                        .await??
-                }
-                // clap requires a session id or both --user and --account.
-                _ => Vec::new(),
-            };
-            let json = Value::Array(sessions.iter().map(output::session_json).collect());
-            Printed {
-                json,
-                text: output::sessions_table(&sessions).to_string(),
+            user,
+            region,
+            service,
+        };
+        let grant = self.broker.call_access(self.store, &request).await??;
+        eprintln!(
+            "session {} as {} until {}",
+            grant.session.id, grant.session.assumed_role_arn, grant.session.expires_at
+        );
+        if open && let Err(e) = webbrowser::open(&grant.url) {
+            eprintln!("pam-aws: could not open a browser ({e}); use the URL below");
+        }
+        Ok(Printed::new(to_json(&grant), &grant.url))
+    }
+
+    async fn credential_process(self, target: &str, user: String) -> Outcome {
+        let (resource, account) = split_target(target)?;
+        let request = AccessRequest {
+            resource,
+            account,
+            user,
+            region: None,
+            service: None,
+        };
+        let grant = self.broker.call_credentials(self.store, &request).await??;
+        // The format the AWS CLI and SDKs read, whatever --json says.
+        let json = json!({
+            "Version": 1,
+            "AccessKeyId": grant.access_key_id,
+            "SecretAccessKey": grant.secret_access_key,
+            "SessionToken": grant.session_token,
+            "Expiration": grant.expiration,
+        });
+        Ok(Printed::new(json.clone(), json))
+    }
+
+    async fn revoke(
+        self,
+        session: Option<String>,
+        user: Option<String>,
+        account: Option<String>,
+    ) -> Outcome {
+        let (broker, store) = (self.broker, self.store);
+        let sessions = match (session, user, account) {
+            (Some(id), _, _) => vec![broker.call_revoke_session(store, &actor(), &id).await??],
+            (None, Some(user), Some(target)) => {
+                let (resource, account) = split_target(&target)?;
+                broker
+                    .call_revoke_user(store, &actor(), &resource, &account, &user)
+                    .await??
             }
-        }
-        Command::Sessions { active, user } => {
-            let sessions = broker
-                .call_list_sessions(
-                    store,
-                    &SessionFilter {
-                        active_only: active,
-                        user,
-                    },
-                )
-                .await??;
-            let json = Value::Array(sessions.iter().map(output::session_json).collect());
-            Printed {
-                json,
-                text: output::sessions_table(&sessions).to_string(),
+            _ => {
+                return Err(usage(
+                    "session",
+                    "give a SESSION_ID, or --user EMAIL with --account RESOURCE/ACCOUNT",
+                ));
             }
-        }
-        Command::Audit { limit } => {
-            let events = broker.call_list_audit_events(store, Some(limit)).await??;
-            let json = Value::Array(events.iter().map(output::audit_json).collect());
-            Printed {
-                json,
-                text: output::audit_table(&events).to_string(),
-            }
-        }
-        Command::Component { out } => write_component(&out)?,
-        Command::Serve { .. } => {
-            return Err(anyhow::anyhow!("serve runs before any instance").into());
-        }
-    };
-    Ok(printed)
+        };
+        let table = output::sessions_table(&sessions, None);
+        Ok(Printed::new(to_json(&sessions), table))
+    }
 }

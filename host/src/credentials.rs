@@ -3,19 +3,9 @@
 //! roles). They go to the component in memory only.
 
 use crate::config::Config;
-use anyhow::{Context, Result};
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-
-pub async fn resolve(config: &Config) -> Result<Credentials> {
-    let provider = provider(config)
-        .await
-        .context("no AWS credential provider is available")?;
-    provider.provide_credentials().await.context(
-        "no base AWS credentials found (environment, profile, SSO, container or instance role)",
-    )
-}
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// The configured credentials, or the standard chain (which caches and
 /// refreshes temporary credentials, for a long-running server).

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod egress;
+pub mod host;
 pub mod kv;
 pub mod output;
 pub mod runtime;

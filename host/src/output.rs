@@ -1,218 +1,177 @@
 //! How records and errors look on the command line: JSON in the shapes of
-//! CONTRACT.md (snake_case, RFC 3339), tables for people, exit codes.
+//! CONTRACT.md (the generated types' serde, as the component's own), tables
+//! that fit the terminal, and the error's line, body and exit code from
+//! `pam_aws_contract`.
 
-use crate::bindings::types::{
-    Account, AuditEvent, Error, Hop, Outcome, Resource, Session, SessionStatus,
-};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use crate::bindings::types::{Account, AuditEvent, Error, Resource, Session};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use pam_aws_contract::fault::AsFault;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-pub fn resource_json(r: &Resource) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "role_arn": r.role_arn, "external_id": r.external_id,
-        "aws_account_id": r.aws_account_id, "partition": r.partition, "source_identity": r.source_identity, "created_at": r.created_at,
-    })
+/// Fields that hold a WIT enum: serde names its cases as Rust does
+/// (`Active`); JSON uses the WIT case names (`active`).
+const ENUM_FIELDS: &[&str] = &["status", "outcome"];
+/// Tables are fitted to this many columns when stdout is not a terminal
+/// and `COLUMNS` does not say.
+const DEFAULT_WIDTH: u16 = 100;
+
+/// A record (or list, or grant) as JSON.
+pub fn to_json<T: Serialize>(value: &T) -> Value {
+    let mut json = serde_json::to_value(value).unwrap_or(Value::Null);
+    wit_enum_names(&mut json);
+    json
 }
 
-pub fn account_json(a: &Account) -> Value {
-    json!({
-        "id": a.id, "resource": a.resource, "name": a.name, "description": a.description,
-        "role_arn": a.role_arn, "session_duration": a.session_duration,
-        "session_duration_seconds": a.session_duration_seconds, "region": a.region, "service": a.service,
-        "allow": a.allow, "created_at": a.created_at,
-    })
-}
-
-pub fn status_name(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Active => "active",
-        SessionStatus::Expired => "expired",
-        SessionStatus::Revoked => "revoked",
+/// A WIT enum's case as JSON names it.
+fn wit_case<T: Serialize>(case: &T) -> String {
+    match serde_json::to_value(case) {
+        Ok(Value::String(name)) => name.to_lowercase(),
+        _ => String::new(),
     }
 }
 
-pub fn session_json(s: &Session) -> Value {
-    json!({
-        "id": s.id, "resource": s.resource, "account": s.account, "user": s.user,
-        "role_arn": s.role_arn, "assumed_role_arn": s.assumed_role_arn,
-        "assumed_role_id": s.assumed_role_id, "role_session_name": s.role_session_name,
-        "source_identity": s.source_identity,
-        "created_at": s.created_at, "expires_at": s.expires_at, "status": status_name(s.status),
-    })
-}
-
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Success => "success",
-        Outcome::Failure => "failure",
-        Outcome::Denied => "denied",
-    }
-}
-
-pub fn audit_json(e: &AuditEvent) -> Value {
-    json!({
-        "id": e.id, "time": e.time, "action": e.action, "actor": e.actor,
-        "resource": e.resource, "account": e.account, "session": e.session,
-        "outcome": outcome_name(e.outcome), "detail": e.detail, "request_ids": e.request_ids,
-    })
-}
-
-fn hop_name(hop: Hop) -> &'static str {
-    match hop {
-        Hop::ResourceRole => "resource-role",
-        Hop::TargetRole => "target-role",
-        Hop::SigninToken => "signin-token",
-        Hop::Revocation => "revocation",
+fn wit_enum_names(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(wit_enum_names),
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                match field {
+                    Value::String(case) if ENUM_FIELDS.contains(&key.as_str()) => {
+                        *case = wit_case(case)
+                    }
+                    other => wit_enum_names(other),
+                }
+            }
+        }
+        _ => {}
     }
 }
 
 /// The error as `{"error":{"kind","field","message",…}}`.
 pub fn error_json(error: &Error) -> Value {
-    let mut body =
-        json!({ "kind": error_kind(error), "field": Value::Null, "message": error_message(error) });
-    match error {
-        Error::InvalidInput(e) => body["field"] = json!(e.field),
-        Error::Aws(e) => {
-            body["hop"] = json!(hop_name(e.hop));
-            body["status"] = json!(e.status);
-            body["code"] = json!(e.code);
-            body["request_id"] = json!(e.request_id);
-            body["hint"] = json!(e.hint);
-        }
-        _ => {}
-    }
-    json!({ "error": body })
-}
-
-pub fn error_kind(error: &Error) -> &'static str {
-    match error {
-        Error::InvalidInput(_) => "invalid_input",
-        Error::NotFound(_) => "not_found",
-        Error::Conflict(_) => "conflict",
-        Error::Forbidden(_) => "forbidden",
-        Error::Aws(_) => "aws",
-        Error::Upstream(_) => "upstream",
-        Error::Timeout(_) => "timeout",
-        Error::Storage(_) => "storage",
-        Error::Config(_) => "config",
-    }
+    json!({ "error": error.fault().to_json() })
 }
 
 pub fn error_message(error: &Error) -> String {
-    match error {
-        Error::InvalidInput(e) => format!("invalid {}: {}", e.field, e.message),
-        Error::NotFound(what) => format!("not found: {what}"),
-        Error::Conflict(what) => format!("conflict: {what}"),
-        Error::Forbidden(why) => format!("forbidden: {why}"),
-        Error::Aws(e) => {
-            let hop = match e.hop {
-                Hop::ResourceRole => "hop 1 (Resource Role)",
-                Hop::TargetRole => "hop 2 (Target Role)",
-                Hop::SigninToken => "sign-in token",
-                Hop::Revocation => "revocation (IAM)",
-            };
-            let mut text = format!(
-                "{hop} failed: AWS {} (HTTP {}): {}",
-                e.code, e.status, e.message
-            );
-            if let Some(id) = &e.request_id {
-                text.push_str(&format!(" [request id {id}]"));
-            }
-            if !e.hint.is_empty() {
-                text.push_str(&format!(". {}", e.hint));
-            }
-            text
-        }
-        Error::Upstream(why) => format!("upstream failure: {why}"),
-        Error::Timeout(why) => format!("timed out: {why}"),
-        Error::Storage(why) => format!("storage failure: {why}"),
-        Error::Config(why) => format!("configuration: {why}"),
-    }
+    error.fault().message()
 }
 
-/// CONTRACT.md: 2 invalid input, 3 not found, 4 denied, 5 upstream, 1 the rest.
+/// CONTRACT.md's exit code for the error.
 pub fn exit_code(error: &Error) -> i32 {
-    match error {
-        Error::InvalidInput(_) => 2,
-        Error::NotFound(_) => 3,
-        Error::Forbidden(_) => 4,
-        // Still failing after the retries: AWS 5xx, 429 and throttling.
-        Error::Aws(e) if e.status >= 500 || e.status == 429 || e.code.starts_with("Throttl") => 5,
-        Error::Aws(e) if e.code == "ValidationError" => 2,
-        Error::Aws(_) => 4,
-        Error::Upstream(_) | Error::Timeout(_) => 5,
-        Error::Conflict(_) | Error::Storage(_) | Error::Config(_) => 1,
-    }
+    error.fault().exit_code()
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_BORDERS_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    table
-}
-
-/// Text as a terminal may show it: control and bidi characters escaped
-/// (`\u{1b}`), so stored strings cannot move the cursor, retitle the
-/// window, fake lines or reorder what is read.
+/// Text as a terminal may show it (control and bidi characters escaped).
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    pam_aws_contract::text::printable(text, None)
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// A table row of printable cells.
-fn safe<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
-    cells
-        .into_iter()
-        .map(|cell| printable(cell.as_ref()))
-        .collect()
+/// `arn:aws:sts::123456789012:assumed-role/R/alice` → `123456789012:assumed-role/R/alice`:
+/// the partition and service are the table's context.
+fn short_arn(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(5, ':').collect();
+    match parts[..] {
+        ["arn", _partition, _service, "", rest] => rest.to_string(),
+        _ => arn.to_string(),
+    }
 }
 
 fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".to_string())
 }
 
-pub fn resources_table(resources: &[Resource]) -> Table {
-    let mut t = table(&["NAME", "ROLE ARN", "EXTERNAL ID", "ACCOUNT", "CREATED"]);
+/// Every ARN in `text` as [`short_arn`] shows it.
+fn short_arns(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.strip_prefix("arn:") {
+            Some(_) => short_arn(word),
+            None => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `2027-01-15T08:30:00Z` → `2027-01-15 08:30`, times in UTC.
+fn short_time(time: &str) -> String {
+    let time = time.trim_end_matches('Z').replacen('T', " ", 1);
+    match time.rsplit_once(':') {
+        Some((minutes, _seconds)) if minutes.len() == 16 => minutes.to_string(),
+        _ => time,
+    }
+}
+
+/// A table of `header`, fitted to `width` (or the terminal's); the columns
+/// named in `whole` are never wrapped (ids, times, statuses), the others
+/// share what is left.
+fn table(header: &[&str], whole: &[&str], width: Option<u16>) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table.set_constraints(header.iter().map(|name| {
+        if whole.contains(name) {
+            ColumnConstraint::ContentWidth
+        } else {
+            ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(4))
+        }
+    }));
+    let width = width.or_else(|| {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|columns| columns.parse().ok())
+    });
+    match width {
+        Some(width) => {
+            table.set_width(width);
+        }
+        // A terminal tells comfy-table its width; a pipe does not.
+        None if table.width().is_none() => {
+            table.set_width(DEFAULT_WIDTH);
+        }
+        None => {}
+    }
+    table
+}
+
+/// A row of printable cells.
+fn row<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
+    cells
+        .into_iter()
+        .map(|cell| printable(cell.as_ref()))
+        .collect()
+}
+
+pub fn resources_table(resources: &[Resource], width: Option<u16>) -> Table {
+    let header = ["NAME", "ROLE", "EXTERNAL ID", "CREATED (UTC)"];
+    let mut t = table(&header, &["CREATED (UTC)"], width);
     for r in resources {
-        t.add_row(safe([
-            &r.name,
-            &r.role_arn,
-            &r.external_id,
-            &r.aws_account_id,
-            &r.created_at,
+        t.add_row(row([
+            r.name.clone(),
+            short_arn(&r.role_arn),
+            r.external_id.clone(),
+            short_time(&r.created_at),
         ]));
     }
     t
 }
 
-pub fn accounts_table(accounts: &[Account]) -> Table {
-    let mut t = table(&[
+pub fn accounts_table(accounts: &[Account], width: Option<u16>) -> Table {
+    let header = [
         "RESOURCE/NAME",
-        "ROLE ARN",
+        "ROLE",
         "DURATION",
         "REGION",
         "PAGE",
         "ALLOW",
         "DESCRIPTION",
-    ]);
+    ];
+    let mut t = table(&header, &["DURATION"], width);
     for a in accounts {
-        t.add_row(safe([
+        t.add_row(row([
             format!("{}/{}", a.resource, a.name),
-            a.role_arn.clone(),
+            short_arn(&a.role_arn),
             a.session_duration.clone(),
             or_dash(&a.region),
             or_dash(&a.service),
@@ -223,55 +182,125 @@ pub fn accounts_table(accounts: &[Account]) -> Table {
     t
 }
 
-pub fn sessions_table(sessions: &[Session]) -> Table {
-    let mut t = table(&[
-        "ID",
-        "USER",
-        "RESOURCE/ACCOUNT",
-        "ASSUMED ROLE",
-        "CREATED",
-        "EXPIRES",
-        "STATUS",
-    ]);
+pub fn sessions_table(sessions: &[Session], width: Option<u16>) -> Table {
+    let header = ["ID", "USER", "ACCOUNT", "EXPIRES (UTC)", "STATUS"];
+    let mut t = table(&header, &["ID", "EXPIRES (UTC)", "STATUS"], width);
     for s in sessions {
-        t.add_row(safe([
+        t.add_row(row([
             s.id.clone(),
             s.user.clone(),
             format!("{}/{}", s.resource, s.account),
-            s.assumed_role_arn.clone(),
-            s.created_at.clone(),
-            s.expires_at.clone(),
-            status_name(s.status).to_string(),
+            short_time(&s.expires_at),
+            wit_case(&s.status),
         ]));
     }
     t
 }
 
-pub fn audit_table(events: &[AuditEvent]) -> Table {
-    let mut t = table(&[
-        "TIME",
+pub fn audit_table(events: &[AuditEvent], width: Option<u16>) -> Table {
+    let header = [
+        "TIME (UTC)",
         "ACTION",
         "OUTCOME",
         "ACTOR",
         "TARGET",
         "DETAIL",
-        "REQUEST IDS",
-    ]);
+    ];
+    let mut t = table(&header, &["TIME (UTC)", "ACTION", "OUTCOME"], width);
     for e in events {
         let target = match (&e.resource, &e.account) {
             (Some(r), Some(a)) => format!("{r}/{a}"),
             (Some(r), None) => r.clone(),
             _ => "-".to_string(),
         };
-        t.add_row(safe([
-            e.time.clone(),
+        t.add_row(row([
+            short_time(&e.time),
             e.action.clone(),
-            outcome_name(e.outcome).to_string(),
+            wit_case(&e.outcome),
             e.actor.clone(),
             target,
-            e.detail.clone(),
-            e.request_ids.join(" "),
+            short_arns(&e.detail),
         ]));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::{Outcome, SessionStatus};
+
+    fn session() -> Session {
+        Session {
+            id: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            resource: "production-payments".into(),
+            account: "administrators".into(),
+            user: "firstname.lastname@subsidiary.example.com".into(),
+            role_arn: "arn:aws:iam::123456789012:role/PamTargetRole".into(),
+            assumed_role_arn: "arn:aws:sts::123456789012:assumed-role/PamTargetRole/x".into(),
+            assumed_role_id: "AROAEXAMPLE:x".into(),
+            role_session_name: "x".into(),
+            source_identity: None,
+            created_at: "2027-01-15T08:00:00Z".into(),
+            expires_at: "2027-01-15T08:30:00Z".into(),
+            status: SessionStatus::Active,
+        }
+    }
+
+    fn widest(table: &Table) -> usize {
+        let text = table.to_string();
+        text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn tables_fit_the_width_and_keep_ids_and_times_whole() {
+        let sessions = [session()];
+        for width in [80, 120] {
+            let table = sessions_table(&sessions, Some(width));
+            assert!(widest(&table) <= usize::from(width), "{table}");
+            let text = table.to_string();
+            assert!(
+                text.contains("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+                "{text}"
+            );
+            assert!(text.contains("2027-01-15 08:30"), "{text}");
+        }
+        let event = AuditEvent {
+            id: "e".into(),
+            time: "2027-01-15T08:00:00Z".into(),
+            action: "access.grant".into(),
+            actor: "firstname.lastname@subsidiary.example.com".into(),
+            resource: Some("production-payments".into()),
+            account: Some("administrators".into()),
+            session: None,
+            outcome: Outcome::Success,
+            detail: "access as arn:aws:sts::123456789012:assumed-role/PamTargetRole/firstname.lastname@subsidiary.example.com until 2027-01-15T08:30:00Z".into(),
+            request_ids: vec!["req-1".into()],
+        };
+        let table = audit_table(&[event], Some(80));
+        assert!(widest(&table) <= 80, "{table}");
+        let text = table.to_string();
+        assert!(
+            text.contains("access.grant") && text.contains("success"),
+            "{text}"
+        );
+        assert!(!text.contains("arn:aws:sts"), "ARNs are shortened: {text}");
+    }
+
+    #[test]
+    fn json_uses_the_wit_names_of_enum_cases() {
+        let json = to_json(&[session()]);
+        assert_eq!(json[0]["status"], "active");
+        assert_eq!(json[0]["assumed_role_id"], "AROAEXAMPLE:x");
+        assert_eq!(json[0]["source_identity"], Value::Null);
+    }
+
+    #[test]
+    fn arns_lose_only_their_partition_and_service() {
+        assert_eq!(
+            short_arn("arn:aws-cn:iam::123456789012:role/path/R"),
+            "123456789012:role/path/R"
+        );
+        assert_eq!(short_arn("not-an-arn"), "not-an-arn");
+    }
 }

@@ -11,12 +11,9 @@
 //! grant or revocation is left half-done and unaudited.
 
 use crate::config::Config;
-use crate::credentials;
-use crate::egress::Egress;
-use crate::kv::Backend;
-use crate::runtime::{CallContext, Runtime, ServerTuning};
+use crate::host::{Calls, Host};
+use crate::runtime::{Runtime, ServerTuning};
 use anyhow::{Context, Result};
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -27,7 +24,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -51,10 +48,7 @@ const GUEST_GRACE: Duration = Duration::from_secs(30);
 /// What every request shares.
 struct Shared {
     runtime: Runtime,
-    vars: Vec<(String, String)>,
-    credentials: Option<SharedCredentialsProvider>,
-    backend: Arc<dyn Backend>,
-    egress: Egress,
+    host: Host,
     request_timeout: Duration,
     body_timeout: Duration,
     /// One permit per pooled instance slot, held until the instance is
@@ -64,7 +58,6 @@ struct Shared {
     /// Requests waiting for a slot now, and how many may.
     queued: AtomicUsize,
     max_queue: usize,
-    warned: AtomicBool,
 }
 
 pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Result<()> {
@@ -88,21 +81,13 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         },
     )?;
     let shared = Arc::new(Shared {
-        vars: config.component_vars_with_catalog()?,
-        credentials: credentials::provider(config).await,
-        backend: crate::kv::open(&config.store.url, &config.base_dir)?,
-        egress: Egress::new(
-            config.egress_allow_list(),
-            config.egress.connect_timeout,
-            config.egress.response_timeout,
-        ),
+        host: Host::open(config, Calls::Aws).await?,
         request_timeout: server.request_timeout,
         body_timeout: server.body_timeout,
         slots: Arc::new(Semaphore::new(server.max_concurrency as usize)),
         max_concurrency: server.max_concurrency,
         queued: AtomicUsize::new(0),
         max_queue: server.max_queue as usize,
-        warned: AtomicBool::new(false),
         runtime,
     });
     spawn_epoch_ticker(shared.runtime.engine().clone());
@@ -338,26 +323,8 @@ async fn run(
     request: hyper::Request<Full<Bytes>>,
     slot: OwnedSemaphorePermit,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    let mut vars = shared.vars.clone();
-    if let Some(provider) = &shared.credentials {
-        // The provider caches and refreshes (instance and container roles).
-        match provider.provide_credentials().await {
-            Ok(credentials) => vars.extend(credentials::as_vars(&credentials)),
-            // Said once: the component reports them missing on every AWS call.
-            Err(e) if !shared.warned.swap(true, Ordering::Relaxed) => {
-                tracing::warn!(error = %e, "no base AWS credentials")
-            }
-            Err(_) => {}
-        }
-    }
-    let (mut store, plugin) = shared
-        .runtime
-        .instantiate(CallContext {
-            vars,
-            backend: shared.backend.clone(),
-            egress: shared.egress.clone(),
-        })
-        .await?;
+    let call = shared.host.call().await;
+    let (mut store, plugin) = shared.runtime.instantiate(call).await?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = store
         .data_mut()

@@ -20,6 +20,26 @@ pub struct Entry<'a> {
     pub account: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    pub fn new(actor: &'a str, action: &'a str) -> Self {
+        Entry {
+            actor,
+            action,
+            resource: None,
+            account: None,
+        }
+    }
+
+    /// About `resource` (and `account` of it).
+    pub fn on(self, resource: &'a str, account: Option<&'a str>) -> Self {
+        Entry {
+            resource: Some(resource),
+            account,
+            ..self
+        }
+    }
+}
+
 /// What an operation leaves in its event besides the outcome.
 #[derive(Default)]
 pub struct Trail {
@@ -29,17 +49,21 @@ pub struct Trail {
     pub detail: String,
 }
 
-pub struct Audit<'a> {
-    platform: &'a dyn Platform,
-    records: Records<'a>,
+impl Trail {
+    pub fn new(request_ids: Vec<String>, detail: String) -> Self {
+        Trail {
+            request_ids,
+            session: None,
+            detail,
+        }
+    }
 }
 
-impl<'a> Audit<'a> {
-    pub fn new(platform: &'a dyn Platform) -> Self {
-        Audit {
-            platform,
-            records: Records::new(platform.store()),
-        }
+pub struct Audit<'a>(pub &'a dyn Platform);
+
+impl Audit<'_> {
+    fn records(&self) -> Records<'_> {
+        Records::new(self.0.store())
     }
 
     /// Records `result` as `entry`'s event and hands it back. A success
@@ -53,7 +77,7 @@ impl<'a> Audit<'a> {
         };
         let event = AuditEvent {
             id: new_id(),
-            time: clock::timestamp(self.platform),
+            time: clock::timestamp(self.0),
             action: action_name(entry.action, outcome),
             actor: validate::printable(entry.actor, NAME_CHARS),
             resource: entry
@@ -67,7 +91,7 @@ impl<'a> Audit<'a> {
             detail: validate::printable(&detail, DETAIL_CHARS),
             request_ids: trail.request_ids,
         };
-        self.records.put(&audit_key(&event.id), &event)?;
+        self.records().put(&audit_key(&event.id), &event)?;
         result
     }
 
@@ -83,9 +107,10 @@ impl<'a> Audit<'a> {
     /// The newest `limit` events (100 unless given), newest first.
     pub fn list(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
         let limit = validate::page_limit("limit", limit.unwrap_or(DEFAULT_LIMIT))? as usize;
+        let records = self.records();
         let mut events = Vec::new();
-        for key in self.records.keys(&audit_key(""))?.iter().rev().take(limit) {
-            events.extend(self.records.get::<AuditEvent>(key)?);
+        for key in records.keys(&audit_key(""))?.iter().rev().take(limit) {
+            events.extend(records.get::<AuditEvent>(key)?);
         }
         Ok(events)
     }

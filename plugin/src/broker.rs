@@ -122,10 +122,9 @@ impl<P: Platform> Broker<P> {
         why: String,
     ) -> Error {
         let entry = Entry {
-            actor,
-            action,
             resource,
             account,
+            ..Entry::new(actor, action)
         };
         self.audit().refusal(entry, why)
     }
@@ -153,13 +152,10 @@ impl<P: Platform> Broker<P> {
             directory.put_resource(&resource)?;
             Ok(resource.clone())
         })();
-        let trail = Trail {
-            request_ids: aws.into_request_ids(),
-            session: None,
-            detail: format!("Resource Role {} assumed and stored", resource.role_arn),
-        };
-        let entry = entry(actor, "resource.create", Some(&resource.name), None);
-        self.audit().record(entry, trail, result)
+        let detail = format!("Resource Role {} assumed and stored", resource.role_arn);
+        let entry = Entry::new(actor, "resource.create").on(&resource.name, None);
+        self.audit()
+            .record(entry, Trail::new(aws.into_request_ids(), detail), result)
     }
 
     /// Catalog entries first, then stored ones the catalog does not shadow.
@@ -175,8 +171,8 @@ impl<P: Platform> Broker<P> {
         let directory = self.directory()?;
         directory.check_deletable_resource(name)?;
         let result = directory.delete_resource(name);
-        let trail = detail(format!("resource {name} deleted"));
-        let entry = entry(actor, "resource.delete", Some(name), None);
+        let trail = Trail::new(Vec::new(), format!("resource {name} deleted"));
+        let entry = Entry::new(actor, "resource.delete").on(name, None);
         self.audit().record(entry, trail, result)
     }
 
@@ -211,21 +207,13 @@ impl<P: Platform> Broker<P> {
             directory.put_account(&account)?;
             Ok(account.clone())
         })();
-        let trail = Trail {
-            request_ids: aws.into_request_ids(),
-            session: None,
-            detail: format!(
-                "both hops into {} succeeded; account stored",
-                account.role_arn
-            ),
-        };
-        let entry = entry(
-            actor,
-            "account.create",
-            Some(&resource.name),
-            Some(&account.name),
+        let detail = format!(
+            "both hops into {} succeeded; account stored",
+            account.role_arn
         );
-        self.audit().record(entry, trail, result)
+        let entry = Entry::new(actor, "account.create").on(&resource.name, Some(&account.name));
+        self.audit()
+            .record(entry, Trail::new(aws.into_request_ids(), detail), result)
     }
 
     /// Catalog entries first, then stored ones the catalog does not shadow.
@@ -241,8 +229,8 @@ impl<P: Platform> Broker<P> {
         let directory = self.directory()?;
         directory.check_deletable_account(resource, name)?;
         let result = directory.delete_account(resource, name);
-        let trail = detail(format!("account {resource}/{name} deleted"));
-        let entry = entry(actor, "account.delete", Some(resource), Some(name));
+        let trail = Trail::new(Vec::new(), format!("account {resource}/{name} deleted"));
+        let entry = Entry::new(actor, "account.delete").on(resource, Some(name));
         self.audit().record(entry, trail, result)
     }
 
@@ -332,24 +320,17 @@ impl<P: Platform> Broker<P> {
             revocation::write(&iam, &target_role.arn, &written, now)?;
             self.sessions().mark_revoked(&sessions)
         })();
-        let trail = Trail {
-            request_ids: aws.into_request_ids(),
-            session: result.as_ref().ok().map(|_| first.id.clone()),
-            detail: format!(
-                "revoked {} session(s) of {} (aws:userid {}) with inline policy {} on {}",
-                sessions.len(),
-                first.user,
-                user_ids.join(", "),
-                written.name,
-                target_role.arn
-            ),
-        };
-        let entry = entry(
-            actor,
-            "session.revoke",
-            Some(&first.resource),
-            Some(&first.account),
+        let detail = format!(
+            "revoked {} session(s) of {} (aws:userid {}) with inline policy {} on {}",
+            sessions.len(),
+            first.user,
+            user_ids.join(", "),
+            written.name,
+            target_role.arn
         );
+        let mut trail = Trail::new(aws.into_request_ids(), detail);
+        trail.session = result.as_ref().ok().map(|_| first.id.clone());
+        let entry = Entry::new(actor, "session.revoke").on(&first.resource, Some(&first.account));
         self.audit().record(entry, trail, result)
     }
 
@@ -388,33 +369,11 @@ impl<P: Platform> Broker<P> {
     }
 
     fn sessions(&self) -> Sessions<'_> {
-        Sessions::new(&self.platform)
+        Sessions(&self.platform)
     }
 
     fn audit(&self) -> Audit<'_> {
-        Audit::new(&self.platform)
-    }
-}
-
-fn entry<'a>(
-    actor: &'a str,
-    action: &'a str,
-    resource: Option<&'a str>,
-    account: Option<&'a str>,
-) -> Entry<'a> {
-    Entry {
-        actor,
-        action,
-        resource,
-        account,
-    }
-}
-
-/// A trail that is only its detail (deletes call no AWS).
-fn detail(detail: String) -> Trail {
-    Trail {
-        detail,
-        ..Trail::default()
+        Audit(&self.platform)
     }
 }
 

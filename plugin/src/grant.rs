@@ -84,12 +84,7 @@ impl Grant {
 
     /// The audit entry of this grant as `action`.
     pub fn entry<'a>(&'a self, action: &'a str) -> Entry<'a> {
-        Entry {
-            actor: &self.user,
-            action,
-            resource: Some(&self.resource.name),
-            account: Some(&self.account.name),
-        }
+        Entry::new(&self.user, action).on(&self.resource.name, Some(&self.account.name))
     }
 
     /// What the audit keeps of this grant: every request id, and the

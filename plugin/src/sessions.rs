@@ -10,17 +10,11 @@ use crate::sts::AssumedRole;
 use crate::{clock, validate};
 use time::OffsetDateTime;
 
-pub struct Sessions<'a> {
-    platform: &'a dyn Platform,
-    records: Records<'a>,
-}
+pub struct Sessions<'a>(pub &'a dyn Platform);
 
-impl<'a> Sessions<'a> {
-    pub fn new(platform: &'a dyn Platform) -> Self {
-        Sessions {
-            platform,
-            records: Records::new(platform.store()),
-        }
+impl Sessions<'_> {
+    fn records(&self) -> Records<'_> {
+        Records::new(self.0.store())
     }
 
     /// Stores the session `grant` opened as hop 2's assumed role; the
@@ -45,21 +39,21 @@ impl<'a> Sessions<'a> {
                 .resource
                 .source_identity
                 .then(|| grant.session_name.clone()),
-            created_at: clock::timestamp(self.platform),
+            created_at: clock::timestamp(self.0),
             expires_at,
             status: SessionStatus::Active,
         };
-        self.records.put(&session_key(&session.id), &session)?;
+        self.records().put(&session_key(&session.id), &session)?;
         Ok(session)
     }
 
     /// One session, with its status as of now.
     pub fn get(&self, id: &str) -> Result<Session> {
         let mut session = self
-            .records
+            .records()
             .get::<Session>(&session_key(id))?
             .ok_or_else(|| not_found(format!("session {id}")))?;
-        session.status = status_at(&session, clock::now(self.platform));
+        session.status = status_at(&session, clock::now(self.0));
         Ok(session)
     }
 
@@ -70,9 +64,9 @@ impl<'a> Sessions<'a> {
             .as_deref()
             .map(|user| validate::user_email("user", user))
             .transpose()?;
-        let now = clock::now(self.platform);
+        let now = clock::now(self.0);
         let mut sessions: Vec<Session> = self
-            .records
+            .records()
             .list::<Session>(&session_key(""))?
             .into_iter()
             .map(|mut session| {
@@ -92,7 +86,7 @@ impl<'a> Sessions<'a> {
         for session in sessions {
             let mut session = session.clone();
             session.status = SessionStatus::Revoked;
-            self.records.put(&session_key(&session.id), &session)?;
+            self.records().put(&session_key(&session.id), &session)?;
             revoked.push(session);
         }
         Ok(revoked)

@@ -9,6 +9,7 @@ mod catalogue;
 mod faults;
 mod gateway;
 mod hardening;
+mod shapes;
 mod support;
 
 use serde_json::{Value, json};
@@ -449,38 +450,33 @@ fn the_embedded_component_can_be_written_and_run() {
 #[test]
 fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
     use pam_aws_host::bindings::types::{AccessRequest, Error};
-    use pam_aws_host::runtime::{CallContext, Runtime};
-    use pam_aws_host::{config::Config, egress::Egress, kv};
+    use pam_aws_host::host::{Calls, Host};
+    use pam_aws_host::runtime::Runtime;
+    use pam_aws_host::{config::Config, egress::Egress};
 
     let pam = Pam::new();
     pam.create_resource("sandbox");
     pam.create_account("sandbox", "admin", "30m");
     // The same store and configuration, but moto's STS is not on the list.
     let config = Config::load(Some(&pam.dir.path().join("pam-aws.toml"))).unwrap();
-    let backend = kv::open(&config.store.url, &config.base_dir).unwrap();
-    let mut vars = config.component_vars();
-    vars.push(("aws-access-key-id".into(), world().access_key_id.clone()));
-    vars.push((
-        "aws-secret-access-key".into(),
-        world().secret_access_key.clone(),
-    ));
-    let egress = Egress::new(
-        vec!["sts.us-east-1.amazonaws.com".into()],
-        Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-
     let tokio = tokio::runtime::Runtime::new().unwrap();
     let result = tokio.block_on(async {
+        // Base credentials as the operator's environment would give them.
+        let mut host = Host::open(&config, Calls::StoreOnly).await.unwrap();
+        host.vars.extend([
+            ("aws-access-key-id".into(), world().access_key_id.clone()),
+            (
+                "aws-secret-access-key".into(),
+                world().secret_access_key.clone(),
+            ),
+        ]);
+        host.egress = Egress::new(
+            vec!["sts.us-east-1.amazonaws.com".into()],
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         let runtime = Runtime::new(pam_aws_host::PLUGIN_WASM).unwrap();
-        let (mut store, plugin) = runtime
-            .instantiate(CallContext {
-                vars,
-                backend,
-                egress,
-            })
-            .await
-            .unwrap();
+        let (mut store, plugin) = runtime.instantiate(host.call().await).await.unwrap();
         let request = AccessRequest {
             resource: "sandbox".into(),
             account: "admin".into(),

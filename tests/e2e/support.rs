@@ -14,6 +14,8 @@ pub const ACCOUNT: &str = "123456789012";
 pub const EXTERNAL_ID: &str = "proj-e2e-7f3a";
 pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
+/// The user of the output-shape tests (their revocation denies nobody else).
+pub const CAROL: &str = "carol@example.com";
 /// Longer than a role session name may be: gets a prefix and a hash.
 /// Users whose sessions the parallel revocation test revokes at once.
 pub const PARALLEL_USERS: [&str; 8] = [
@@ -136,6 +138,7 @@ pub fn world() -> &'static World {
             pam_aws_plugin::broker::VALIDATION_SESSION,
             ALICE,
             BOB,
+            CAROL,
             hashed.as_str(),
         ];
         let mut args = vec![moto.as_str(), EXTERNAL_ID];

@@ -135,26 +135,28 @@ fn table(header: &[&str], whole: &[&str], width: Option<u16>) -> Table {
     table
 }
 
-/// A row of printable cells.
-fn row<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> Vec<String> {
-    cells
-        .into_iter()
-        .map(|cell| printable(cell.as_ref()))
-        .collect()
+/// `records` as a table, a row of printable cells each.
+fn rows<T, const N: usize>(
+    mut table: Table,
+    records: &[T],
+    cells: impl Fn(&T) -> [String; N],
+) -> Table {
+    for record in records {
+        table.add_row(cells(record).map(|cell| printable(&cell)));
+    }
+    table
 }
 
 pub fn resources_table(resources: &[Resource], width: Option<u16>) -> Table {
     let header = ["NAME", "ROLE", "EXTERNAL ID", "CREATED (UTC)"];
-    let mut t = table(&header, &["CREATED (UTC)"], width);
-    for r in resources {
-        t.add_row(row([
+    rows(table(&header, &["CREATED (UTC)"], width), resources, |r| {
+        [
             r.name.clone(),
             short_arn(&r.role_arn),
             r.external_id.clone(),
             short_time(&r.created_at),
-        ]));
-    }
-    t
+        ]
+    })
 }
 
 pub fn accounts_table(accounts: &[Account], width: Option<u16>) -> Table {
@@ -167,9 +169,8 @@ pub fn accounts_table(accounts: &[Account], width: Option<u16>) -> Table {
         "ALLOW",
         "DESCRIPTION",
     ];
-    let mut t = table(&header, &["DURATION"], width);
-    for a in accounts {
-        t.add_row(row([
+    rows(table(&header, &["DURATION"], width), accounts, |a| {
+        [
             format!("{}/{}", a.resource, a.name),
             short_arn(&a.role_arn),
             a.session_duration.clone(),
@@ -177,24 +178,22 @@ pub fn accounts_table(accounts: &[Account], width: Option<u16>) -> Table {
             or_dash(&a.service),
             a.allow.join(", "),
             or_dash(&a.description),
-        ]));
-    }
-    t
+        ]
+    })
 }
 
 pub fn sessions_table(sessions: &[Session], width: Option<u16>) -> Table {
     let header = ["ID", "USER", "ACCOUNT", "EXPIRES (UTC)", "STATUS"];
-    let mut t = table(&header, &["ID", "EXPIRES (UTC)", "STATUS"], width);
-    for s in sessions {
-        t.add_row(row([
+    let whole = ["ID", "EXPIRES (UTC)", "STATUS"];
+    rows(table(&header, &whole, width), sessions, |s| {
+        [
             s.id.clone(),
             s.user.clone(),
             format!("{}/{}", s.resource, s.account),
             short_time(&s.expires_at),
             wit_case(&s.status),
-        ]));
-    }
-    t
+        ]
+    })
 }
 
 pub fn audit_table(events: &[AuditEvent], width: Option<u16>) -> Table {
@@ -206,23 +205,22 @@ pub fn audit_table(events: &[AuditEvent], width: Option<u16>) -> Table {
         "TARGET",
         "DETAIL",
     ];
-    let mut t = table(&header, &["TIME (UTC)", "ACTION", "OUTCOME"], width);
-    for e in events {
+    let whole = ["TIME (UTC)", "ACTION", "OUTCOME"];
+    rows(table(&header, &whole, width), events, |e| {
         let target = match (&e.resource, &e.account) {
             (Some(r), Some(a)) => format!("{r}/{a}"),
             (Some(r), None) => r.clone(),
             _ => "-".to_string(),
         };
-        t.add_row(row([
+        [
             short_time(&e.time),
             e.action.clone(),
             wit_case(&e.outcome),
             e.actor.clone(),
             target,
             short_arns(&e.detail),
-        ]));
-    }
-    t
+        ]
+    })
 }
 
 #[cfg(test)]

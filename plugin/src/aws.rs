@@ -87,6 +87,17 @@ impl<'a> Aws<'a> {
         self.request_ids
     }
 
+    /// Hop 1 into `resource`'s role as `session_name`, for the operations
+    /// that are not grants (proving roles, revoking).
+    pub fn assume_resource(
+        &mut self,
+        resource: &Resource,
+        session_name: &str,
+    ) -> Result<AssumedRole> {
+        let role = resource_role(resource)?;
+        self.assume_resource_role(RoleCall::resource_role(resource, &role, session_name))
+    }
+
     /// Hop 1 is always signed with the base credentials.
     pub fn assume_resource_role(&mut self, call: RoleCall) -> Result<AssumedRole> {
         let base = Settings::base_credentials(self.platform)?;
@@ -249,6 +260,11 @@ impl Iam<'_, '_> {
             now,
         )
     }
+}
+
+/// The stored resource's Resource Role.
+pub fn resource_role(resource: &Resource) -> Result<RoleArn> {
+    RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)
 }
 
 /// `RegionDisabledException` is fixed in one place: say which region.

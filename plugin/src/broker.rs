@@ -134,7 +134,7 @@ impl<P: Platform> Broker<P> {
     /// Proves hop 1 works, then stores the resource.
     pub fn create_resource(&self, actor: &str, input: NewResource) -> Result<Resource> {
         let settings = self.settings()?;
-        let (resource, role) = entries::resource(
+        let resource = entries::resource(
             &input,
             settings.external_id.as_deref(),
             new_id(),
@@ -144,11 +144,7 @@ impl<P: Platform> Broker<P> {
         directory.check_new_resource(&resource.name)?;
         let mut aws = Aws::new(&self.platform, &settings);
         let result = (|| {
-            aws.assume_resource_role(RoleCall::resource_role(
-                &resource,
-                &role,
-                VALIDATION_SESSION,
-            ))?;
+            aws.assume_resource(&resource, VALIDATION_SESSION)?;
             directory.put_resource(&resource)?;
             Ok(resource.clone())
         })();
@@ -180,8 +176,6 @@ impl<P: Platform> Broker<P> {
     pub fn create_account(&self, actor: &str, input: NewAccount) -> Result<Account> {
         let directory = self.directory()?;
         let resource = directory.resource(&input.resource)?;
-        let resource_role =
-            RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
         let (account, target_role) = entries::account(
             &input,
             &resource,
@@ -192,11 +186,7 @@ impl<P: Platform> Broker<P> {
         let settings = self.settings()?;
         let mut aws = Aws::new(&self.platform, &settings);
         let result = (|| {
-            let hop1 = aws.assume_resource_role(RoleCall::resource_role(
-                &resource,
-                &resource_role,
-                VALIDATION_SESSION,
-            ))?;
+            let hop1 = aws.assume_resource(&resource, VALIDATION_SESSION)?;
             let hop2 = RoleCall::target_role(
                 &target_role,
                 VALIDATION_SESSION,
@@ -295,8 +285,6 @@ impl<P: Platform> Broker<P> {
             .first()
             .ok_or_else(|| not_found("sessions to revoke"))?;
         let resource = self.get_resource(&first.resource)?;
-        let resource_role =
-            RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
         let target_role = RoleArn::stored(&format!("session {}", first.id), &first.role_arn)?;
         // Usually one id; records from before emails were kept lowercase may differ in case.
         let mut user_ids: Vec<&str> = sessions
@@ -311,11 +299,7 @@ impl<P: Platform> Broker<P> {
         let settings = self.settings()?;
         let mut aws = Aws::new(&self.platform, &settings);
         let result = (|| {
-            let hop1 = aws.assume_resource_role(RoleCall::resource_role(
-                &resource,
-                &resource_role,
-                REVOCATION_SESSION,
-            ))?;
+            let hop1 = aws.assume_resource(&resource, REVOCATION_SESSION)?;
             let iam = aws.iam(&hop1.credentials, &target_role);
             revocation::write(&iam, &target_role.arn, &written, now)?;
             self.sessions().mark_revoked(&sessions)

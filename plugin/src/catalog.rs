@@ -34,7 +34,7 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for (i, input) in document.resources.iter().enumerate() {
             let id = format!("catalog:{}", input.name);
-            let (resource, _) =
+            let resource =
                 entries::resource(input, default_external_id, id, CATALOG_TIME.to_string())
                     .map_err(|e| config(format!("catalog resources[{i}]: {}", e.message())))?;
             if catalog.resource(&resource.name).is_some() {

@@ -5,13 +5,13 @@ use crate::error::{Result, invalid};
 use crate::model::{Account, NewAccount, NewResource, Resource};
 use crate::validate::{self, RoleArn};
 
-/// A resource record for `input` (its role parsed), or the rule it broke.
+/// A resource record for `input`, or the rule it broke.
 pub fn resource(
     input: &NewResource,
     default_external_id: Option<&str>,
     id: String,
     created_at: String,
-) -> Result<(Resource, RoleArn)> {
+) -> Result<Resource> {
     validate::name("name", &input.name)?;
     let arn = RoleArn::parse("role-arn", &input.role_arn)?;
     let external_id = input
@@ -35,7 +35,7 @@ pub fn resource(
         source_identity: input.source_identity,
         created_at,
     };
-    Ok((resource, arn))
+    Ok(resource)
 }
 
 /// An account record for `input` under `resource`, or the rule it broke.

@@ -3,7 +3,7 @@
 //! the role session name and the console page.
 
 use crate::audit::{Entry, Trail};
-use crate::aws::RoleCall;
+use crate::aws::{self, RoleCall};
 use crate::directory::Directory;
 use crate::entries;
 use crate::error::Result;
@@ -29,8 +29,7 @@ impl Grant {
         let user = validate::user_email("user", &request.user)?;
         let account = directory.account(&request.resource, &request.account)?;
         let resource = directory.resource(&request.resource)?;
-        let resource_role =
-            RoleArn::stored(&format!("resource {}", resource.name), &resource.role_arn)?;
+        let resource_role = aws::resource_role(&resource)?;
         let target_role = RoleArn::stored(
             &format!("account {}/{}", resource.name, account.name),
             &account.role_arn,

@@ -170,16 +170,18 @@ impl<'a> Fault<'a> {
     /// API put under `"error"`; AWS errors add hop, status, code, request
     /// id and hint.
     pub fn to_json(&self) -> Value {
-        let mut body =
-            json!({ "kind": self.kind.name(), "field": self.field, "message": self.message() });
+        let mut body = serde_json::Map::new();
+        body.insert("kind".into(), json!(self.kind.name()));
+        body.insert("field".into(), json!(self.field));
+        body.insert("message".into(), json!(self.message()));
         if let Some(e) = self.aws {
-            body["hop"] = json!(e.hop.id());
-            body["status"] = json!(e.status);
-            body["code"] = json!(e.code);
-            body["request_id"] = json!(e.request_id);
-            body["hint"] = json!(e.hint);
+            body.insert("hop".into(), json!(e.hop.id()));
+            body.insert("status".into(), json!(e.status));
+            body.insert("code".into(), json!(e.code));
+            body.insert("request_id".into(), json!(e.request_id));
+            body.insert("hint".into(), json!(e.hint));
         }
-        body
+        Value::Object(body)
     }
 
     /// Refusals (by policy, or AWS's 4xx other than invalid input and

@@ -32,7 +32,7 @@ pub fn signin_token_url(endpoint: &str, credentials: &Credentials) -> Result<Str
 /// The token from a `getSigninToken` answer: HTTP 200 with `{"SigninToken": …}`.
 pub fn read_signin_token(status: u16, body: &[u8]) -> Result<String> {
     if status != 200 {
-        let message = String::from_utf8_lossy(&body[..body.len().min(200)])
+        let message = String::from_utf8_lossy(body.get(..200).unwrap_or(body))
             .trim()
             .to_string();
         return Err(Error::Aws(AwsError {

@@ -179,13 +179,17 @@ pub fn session_duration(field: &str, text: &str) -> Result<u32> {
 /// An AWS region name like `us-east-1` or `cn-north-1`.
 pub fn region(field: &str, region: &str) -> Result<()> {
     let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts.len() <= 4
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && (1..=2).contains(&parts[parts.len() - 1].len())
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    let ok = match parts.split_last() {
+        Some((number, words)) => {
+            (2..=3).contains(&words.len())
+                && words
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+                && (1..=2).contains(&number.len())
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    };
     if !ok {
         return Err(invalid(field, "must be an AWS region like us-east-1"));
     }

@@ -3,7 +3,12 @@
 //! and the fake sign-in endpoint.
 
 // A test harness: a failed step is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod catalogue;
 mod faults;

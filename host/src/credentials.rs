@@ -6,6 +6,7 @@ use crate::config::Config;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// The configured credentials, or the standard chain (which caches and
 /// refreshes temporary credentials, for a long-running server).
@@ -20,7 +21,11 @@ pub async fn provider(config: &Config) -> Option<SharedCredentialsProvider> {
             "pam-aws-config",
         )));
     }
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .region(aws_config::Region::new(config.region().to_string()));
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);

@@ -322,16 +322,16 @@ impl<P: Platform> Call<'_, P> {
                     region: body.region,
                     service: body.service,
                 };
-                let grant = broker.prepare(&request)?;
                 // The account's allow policy decides; a refusal is audited as access.deny.
-                if !policy::may_use(&self.caller, &grant.account) {
+                let grant = broker.prepare_for(&request, |found| {
+                    if policy::may_use(&self.caller, found) {
+                        return Ok(());
+                    }
                     let why = format!(
                         "{who} is not allowed to use account {name}/{account} (not in its allow policy)"
                     );
-                    return Err(broker
-                        .refuse(who, "access", Some(name), Some(account), why)
-                        .into());
-                }
+                    Err(broker.refuse(who, "access", Some(name), Some(account), why))
+                })?;
                 Ok((200, to_json(&broker.access(grant)?)))
             }
             Route::ListSessions => {
@@ -900,6 +900,26 @@ mod tests {
             2,
             "nothing stored for the refusal"
         );
+    }
+
+    #[test]
+    fn a_refused_caller_is_refused_and_audited_before_the_body_is_judged() {
+        let fake = host();
+        allow(&fake, &["bob@example.com"]);
+        let answer = call(
+            &fake,
+            "POST",
+            "/v1/resources/prod/accounts/admin/access",
+            ALICE,
+            r#"{"region": "not a region"}"#,
+        );
+        assert_eq!(answer.status, 403, "{:?}", answer.body);
+        let event = last_audit(&fake);
+        assert_eq!(
+            (event.action.as_str(), event.outcome),
+            ("access.deny", Outcome::Denied)
+        );
+        assert!(fake.sent.borrow().is_empty());
     }
 
     #[test]

@@ -68,9 +68,19 @@ impl<P: Platform> Broker<P> {
     // ---- access: the flow ----
 
     /// Checks and loads what a grant of `request` needs; nothing is sent.
-    /// The REST layer applies the account's policy between this and the grant.
+    /// The typed API trusts its embedder to have decided who may ask.
     pub fn prepare(&self, request: &crate::model::AccessRequest) -> Result<Grant> {
-        Grant::prepare(&self.directory()?, request)
+        self.prepare_for(request, |_| Ok(()))
+    }
+
+    /// [`Broker::prepare`] with the caller's `authorize` decision on the
+    /// account (the REST layer's policy), made before anything else.
+    pub fn prepare_for(
+        &self,
+        request: &crate::model::AccessRequest,
+        authorize: impl FnOnce(&Account) -> Result<()>,
+    ) -> Result<Grant> {
+        Grant::prepare(&self.directory()?, request, authorize)
     }
 
     /// Hop 1, hop 2, sign-in token, login URL, session record, audit.

@@ -25,9 +25,16 @@ pub struct Grant {
 }
 
 impl Grant {
-    pub fn prepare(directory: &Directory, request: &AccessRequest) -> Result<Grant> {
+    /// `authorize` sees the account first: a caller it refuses learns
+    /// nothing more, and the refusal is what gets audited.
+    pub fn prepare(
+        directory: &Directory,
+        request: &AccessRequest,
+        authorize: impl FnOnce(&Account) -> Result<()>,
+    ) -> Result<Grant> {
         let user = validate::user_email("user", &request.user)?;
         let account = directory.account(&request.resource, &request.account)?;
+        authorize(&account)?;
         let resource = directory.resource(&request.resource)?;
         let resource_role = aws::resource_role(&resource)?;
         let target_role = RoleArn::stored(

@@ -188,6 +188,11 @@ pub struct Iam<'b, 'a> {
 }
 
 impl Iam<'_, '_> {
+    /// The Target Role these calls are about.
+    pub fn role_arn(&self) -> &str {
+        &self.role.arn
+    }
+
     /// Every inline policy name of the role, page by page.
     pub fn list_role_policies(&self) -> Result<Vec<String>> {
         let role = self.role;

@@ -311,7 +311,7 @@ impl<P: Platform> Broker<P> {
         let result = (|| {
             let hop1 = aws.assume_resource(&resource, REVOCATION_SESSION)?;
             let iam = aws.iam(&hop1.credentials, &target_role);
-            revocation::write(&iam, &target_role.arn, &written, now)?;
+            revocation::write(&iam, &written, now)?;
             self.sessions().mark_revoked(&sessions)
         })();
         let detail = format!(

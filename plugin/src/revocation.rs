@@ -97,7 +97,7 @@ pub fn check_room(role_arn: &str, in_use: usize, new: &RevocationPolicy) -> Resu
 /// Writes `new` on the role `iam` is about: first deletes our policies
 /// whose tokens have all expired and measures what the others take, then
 /// refuses (writing nothing) if `new` would not fit.
-pub fn write(iam: &Iam, role_arn: &str, new: &RevocationPolicy, now: OffsetDateTime) -> Result<()> {
+pub fn write(iam: &Iam, new: &RevocationPolicy, now: OffsetDateTime) -> Result<()> {
     let mut in_use = 0;
     for name in iam.list_role_policies()? {
         if is_prunable(&name, now) {
@@ -106,7 +106,7 @@ pub fn write(iam: &Iam, role_arn: &str, new: &RevocationPolicy, now: OffsetDateT
             in_use += iam.get_role_policy(&name)?.as_deref().map_or(0, size);
         }
     }
-    check_room(role_arn, in_use, new)?;
+    check_room(iam.role_arn(), in_use, new)?;
     iam.put_role_policy(&new.name, &new.document)
 }
 

@@ -221,7 +221,9 @@ impl<'a> Fault<'a> {
             (Kind::Aws, _) if self.is_denial() => 403,
             (Kind::Aws | Kind::Upstream, _) => 502,
             (Kind::Timeout, _) => 504,
-            (Kind::Storage | Kind::Config, _) => 500,
+            // The store failing (Redis down, a lock held) passes: retry.
+            (Kind::Storage, _) => 503,
+            (Kind::Config, _) => 500,
         }
     }
 }
@@ -320,7 +322,7 @@ mod tests {
             (aws(503, "ServiceUnavailable"), 5, 502, false),
             (Fault::new(Kind::Upstream, "x"), 5, 502, false),
             (Fault::new(Kind::Timeout, "x"), 5, 504, false),
-            (Fault::new(Kind::Storage, "x"), 1, 500, false),
+            (Fault::new(Kind::Storage, "x"), 1, 503, false),
             (Fault::new(Kind::Config, "x"), 1, 500, false),
         ];
         for (fault, exit, status, denial) in cases {

@@ -97,7 +97,7 @@ enum BrokerCommand {
         #[arg(long, requires = "user")]
         account: Option<String>,
     },
-    /// Granted sessions, newest first.
+    /// Granted sessions, newest first, a page at a time.
     Sessions {
         /// Only sessions that have not expired.
         #[arg(long)]
@@ -105,13 +105,48 @@ enum BrokerCommand {
         /// Only this user's sessions.
         #[arg(long)]
         user: Option<String>,
+        /// Only sessions on this resource.
+        #[arg(long, conflicts_with = "account")]
+        resource: Option<String>,
+        /// Only sessions on this account (RESOURCE/ACCOUNT).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
-    /// Audit events, newest first.
+    /// Audit events, newest first, a page at a time.
     Audit {
-        /// How many events at most.
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
+    /// Remove a bounded batch of audit events and sessions past [store]
+    /// audit_retention / session_retention (never an active session).
+    Prune,
+    /// Upgrade a store written by an earlier release (done on first use too).
+    Migrate,
+}
+
+/// Which page of a list.
+#[derive(Args)]
+struct PageArgs {
+    /// How many at most (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Only those older than this id (the last id of the previous page).
+    #[arg(long, value_name = "ID")]
+    before: Option<String>,
+}
+
+impl PageArgs {
+    /// What follows a full page's table: how to read the next one.
+    fn more(&self, shown: usize, last: Option<&str>) -> String {
+        match last {
+            Some(id) if shown == self.limit as usize => {
+                format!("\n(first {shown}; older ones: --before {id})")
+            }
+            _ => String::new(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -412,29 +447,69 @@ impl Call<'_> {
                 user,
                 account,
             } => self.revoke(session, user, account).await,
-            BrokerCommand::Sessions { active, user } => {
+            BrokerCommand::Sessions {
+                active,
+                user,
+                resource,
+                account,
+                page,
+            } => {
+                let (resource, account) = match account {
+                    Some(target) => {
+                        let (resource, account) = split_target(&target)?;
+                        (Some(resource), Some(account))
+                    }
+                    None => (resource, None),
+                };
                 let filter = SessionFilter {
                     active_only: active,
                     user,
+                    resource,
+                    account,
+                    limit: Some(page.limit),
+                    before: page.before.clone(),
                 };
                 let sessions = self
                     .broker
                     .call_list_sessions(self.store, &filter)
                     .await??;
-                Ok(Printed::new(
-                    to_json(&sessions),
-                    output::sessions_table(&sessions, None),
-                ))
+                let more = page.more(sessions.len(), sessions.last().map(|s| s.id.as_str()));
+                let table = output::sessions_table(&sessions, None);
+                Ok(Printed::new(to_json(&sessions), format!("{table}{more}")))
             }
-            BrokerCommand::Audit { limit } => {
+            BrokerCommand::Audit { page } => {
                 let events = self
                     .broker
-                    .call_list_audit_events(self.store, Some(limit))
+                    .call_list_audit_events(self.store, Some(page.limit), page.before.as_deref())
                     .await??;
-                Ok(Printed::new(
-                    to_json(&events),
-                    output::audit_table(&events, None),
-                ))
+                let more = page.more(events.len(), events.last().map(|e| e.id.as_str()));
+                let table = output::audit_table(&events, None);
+                Ok(Printed::new(to_json(&events), format!("{table}{more}")))
+            }
+            BrokerCommand::Prune => {
+                let report = self.broker.call_prune(self.store, &actor()).await??;
+                let text = format!(
+                    "pruned {} audit event(s) and {} session(s){}",
+                    report.audit_events,
+                    report.sessions,
+                    if report.more {
+                        "; more are due: run it again"
+                    } else {
+                        ""
+                    }
+                );
+                Ok(Printed::new(to_json(&report), text))
+            }
+            BrokerCommand::Migrate => {
+                let report = self.broker.call_migrate(self.store, &actor()).await??;
+                let text = match report.records {
+                    0 => format!("the store is at layout {}; nothing to do", report.to_layout),
+                    n => format!(
+                        "upgraded the store from layout {} to {}: {n} record(s) indexed",
+                        report.from_layout, report.to_layout
+                    ),
+                };
+                Ok(Printed::new(to_json(&report), text))
             }
         }
     }

@@ -25,12 +25,22 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     pub url: String,
+    /// How long audit events are kept (humantime, e.g. `400d`); unset keeps them forever.
+    pub audit_retention: Option<String>,
+    /// How long sessions are kept; unset keeps them forever. Active ones always stay.
+    pub session_retention: Option<String>,
+    /// How often `serve` prunes a bounded batch past retention.
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             url: "sqlite://pam.db".to_string(),
+            audit_retention: None,
+            session_retention: None,
+            prune_interval: Duration::from_secs(60),
         }
     }
 }
@@ -208,6 +218,23 @@ impl Config {
 
     /// Values TOML accepts but that cannot work.
     fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("audit_retention", &self.store.audit_retention),
+            ("session_retention", &self.store.session_retention),
+        ] {
+            let Some(text) = value else { continue };
+            match humantime_serde::re::humantime::parse_duration(text) {
+                Ok(d) if d >= Duration::from_secs(60) => {}
+                _ => {
+                    return Err(format!(
+                        "[store] {key} must be a duration of at least 1m, like \"400d\""
+                    ));
+                }
+            }
+        }
+        if self.store.prune_interval < Duration::from_secs(1) {
+            return Err("[store] prune_interval must be at least 1s".to_string());
+        }
         for entry in &self.egress.allow {
             if !is_host_port(entry) {
                 return Err(format!(
@@ -289,6 +316,8 @@ impl Config {
             ("sts-endpoint", &self.aws.sts_endpoint),
             ("sts-endpoint-mode", &self.aws.sts_endpoint_mode),
             ("access-timeout", &self.aws.access_timeout),
+            ("audit-retention", &self.store.audit_retention),
+            ("session-retention", &self.store.session_retention),
             ("federation-endpoint", &self.aws.federation_endpoint),
             ("iam-endpoint", &self.aws.iam_endpoint),
             ("issuer", &self.aws.issuer),

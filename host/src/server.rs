@@ -91,6 +91,9 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         runtime,
     });
     spawn_epoch_ticker(shared.runtime.engine().clone());
+    if config.store.audit_retention.is_some() || config.store.session_retention.is_some() {
+        tokio::spawn(prune_forever(shared.clone(), config.store.prune_interval));
+    }
 
     let listener = TcpListener::bind(addr)
         .await
@@ -142,6 +145,48 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())
+}
+
+/// Retention in the background: a bounded batch each interval (at once
+/// again while more are due), in one of the server's instance slots.
+async fn prune_forever(shared: Arc<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        loop {
+            let Ok(_slot) = shared.slots.clone().acquire_owned().await else {
+                return;
+            };
+            match prune_once(&shared).await {
+                Ok(report) => {
+                    if report.audit_events > 0 || report.sessions > 0 {
+                        tracing::info!(
+                            audit_events = report.audit_events,
+                            sessions = report.sessions,
+                            "pruned past retention"
+                        );
+                    }
+                    if !report.more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "pruning failed; trying again later");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn prune_once(shared: &Shared) -> Result<crate::bindings::types::PruneReport> {
+    let (mut store, plugin) = shared.runtime.instantiate(shared.host.call().await).await?;
+    plugin
+        .pam_aws_console_broker()
+        .call_prune(&mut store, "pam-aws serve (retention)")
+        .await?
+        .map_err(|e| anyhow::anyhow!(crate::output::error_message(&e)))
 }
 
 async fn stop_signal() {

@@ -8,6 +8,7 @@ use crate::identity::{Auth, Identity, Unauthenticated};
 use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource, SessionFilter};
 use crate::platform::Platform;
 use crate::sessions::same_user;
+use crate::store::Page;
 use crate::{policy, validate};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
@@ -104,7 +105,11 @@ impl Response {
     }
 
     pub fn error(error: &Error) -> Response {
-        Response::json(error.http_status(), json!({ "error": error.to_json() }))
+        let mut response = Response::json(error.http_status(), json!({ "error": error.to_json() }));
+        if response.status == 503 {
+            response.headers.push(("retry-after", "5".to_string()));
+        }
+        response
     }
 }
 
@@ -177,7 +182,7 @@ pub fn handle<P: Platform>(
         params,
     };
     match call.dispatch(route) {
-        Ok((status, body)) => Response::json(status, body),
+        Ok(response) => response,
         Err(Failure::Broker(e)) => Response::error(&e),
         Err(Failure::Http(response)) => response,
     }
@@ -219,7 +224,14 @@ impl From<Error> for Failure {
     }
 }
 
-type Answer = std::result::Result<(u16, Value), Failure>;
+type Answer = std::result::Result<Response, Failure>;
+
+/// Which page of a list.
+#[derive(Default)]
+struct PageQuery {
+    limit: Option<u32>,
+    before: Option<String>,
+}
 
 /// The optional body of `POST …/access`.
 #[derive(Deserialize, Default)]
@@ -250,40 +262,45 @@ impl<P: Platform> Call<'_, P> {
         let who = &self.caller.email;
         let (name, account) = (self.param(0), self.param(1));
         match route {
-            Route::Health => Ok((200, json!({"status": "ok"}))),
+            Route::Health => Ok(Response::json(200, json!({"status": "ok"}))),
             Route::ListResources => {
+                let page = self.page_query(|_, _| false)?;
                 let mut resources = broker.list_resources()?;
                 if !self.caller.admin {
                     let visible = self.visible_accounts(None)?;
                     resources.retain(|r| visible.iter().any(|a| a.resource == r.name));
                 }
-                Ok((200, to_json(&resources)))
+                Ok(self.list(Page::of(resources, page.limit, page.before.as_deref())?))
             }
             Route::CreateResource => {
                 let input: NewResource = self.body()?;
                 self.admin_only("resource.create", Some(&input.name), None)?;
-                Ok((201, to_json(&broker.create_resource(who, input)?)))
+                Ok(Response::json(
+                    201,
+                    to_json(&broker.create_resource(who, input)?),
+                ))
             }
             Route::GetResource => {
                 let resource = broker.get_resource(name)?;
                 if !self.caller.admin && self.visible_accounts(Some(name))?.is_empty() {
                     return Err(hidden(format!("resource {name}")));
                 }
-                Ok((200, to_json(&resource)))
+                Ok(Response::json(200, to_json(&resource)))
             }
             Route::DeleteResource => {
                 self.admin_only("resource.delete", Some(name), None)?;
                 broker.delete_resource(who, name)?;
-                Ok((200, json!({ "deleted": name })))
+                Ok(Response::json(200, json!({ "deleted": name })))
             }
             Route::ListAccounts => {
                 broker.get_resource(name)?;
+                let page = self.page_query(|_, _| false)?;
                 let visible = self.visible_accounts(Some(name))?;
                 // A resource a caller may use nothing of is not shown to exist.
                 if !self.caller.admin && visible.is_empty() {
                     return Err(hidden(format!("resource {name}")));
                 }
-                Ok((200, to_json(&visible)))
+                Ok(self.list(Page::of(visible, page.limit, page.before.as_deref())?))
             }
             Route::CreateAccount => {
                 let mut body: Value = self.body()?;
@@ -299,19 +316,25 @@ impl<P: Platform> Call<'_, P> {
                 fields.insert("resource".into(), json!(name));
                 let input: NewAccount = from_value(body)?;
                 self.admin_only("account.create", Some(name), Some(&input.name))?;
-                Ok((201, to_json(&broker.create_account(who, input)?)))
+                Ok(Response::json(
+                    201,
+                    to_json(&broker.create_account(who, input)?),
+                ))
             }
             Route::GetAccount => {
                 let found = broker.get_account(name, account)?;
                 if !policy::may_use(&self.caller, &found) {
                     return Err(hidden(format!("account {name}/{account}")));
                 }
-                Ok((200, to_json(&found)))
+                Ok(Response::json(200, to_json(&found)))
             }
             Route::DeleteAccount => {
                 self.admin_only("account.delete", Some(name), Some(account))?;
                 broker.delete_account(who, name, account)?;
-                Ok((200, json!({ "deleted": format!("{name}/{account}") })))
+                Ok(Response::json(
+                    200,
+                    json!({ "deleted": format!("{name}/{account}") }),
+                ))
             }
             Route::Access => {
                 let body: AccessBody = self.optional_body()?.unwrap_or_default();
@@ -332,20 +355,36 @@ impl<P: Platform> Call<'_, P> {
                     );
                     Err(broker.refuse(who, "access", Some(name), Some(account), why))
                 })?;
-                Ok((200, to_json(&broker.access(grant)?)))
+                Ok(Response::json(200, to_json(&broker.access(grant)?)))
             }
             Route::ListSessions => {
                 let mut filter = SessionFilter {
                     active_only: false,
                     user: None,
+                    resource: None,
+                    account: None,
+                    limit: None,
+                    before: None,
                 };
-                for (key, value) in self.query() {
-                    match key.as_str() {
-                        "active" => filter.active_only = parse_bool("active", &value)?,
+                let mut bad_active = None;
+                let page = self.page_query(|key, value| {
+                    match key {
+                        "active" => match parse_bool("active", &value) {
+                            Ok(active) => filter.active_only = active,
+                            Err(e) => bad_active = Some(e),
+                        },
                         "user" => filter.user = Some(value),
-                        other => return Err(unknown_parameter(other)),
+                        "resource" => filter.resource = Some(value),
+                        "account" => filter.account = Some(value),
+                        _ => return false,
                     }
+                    true
+                })?;
+                if let Some(e) = bad_active {
+                    return Err(e.into());
                 }
+                filter.limit = page.limit;
+                filter.before = page.before;
                 if !self.caller.admin {
                     if filter.user.as_ref().is_some_and(|u| !same_user(u, who)) {
                         return Err(Error::Forbidden(
@@ -355,7 +394,7 @@ impl<P: Platform> Call<'_, P> {
                     }
                     filter.user = Some(who.clone());
                 }
-                Ok((200, to_json(&broker.list_sessions(filter)?)))
+                Ok(self.list(broker.list_sessions(filter)?))
             }
             Route::RevokeSession => {
                 let session = broker.get_session(name)?;
@@ -363,7 +402,10 @@ impl<P: Platform> Call<'_, P> {
                 if !self.caller.admin && !same_user(&session.user, who) {
                     return Err(hidden(format!("session {name}")));
                 }
-                Ok((200, to_json(&broker.revoke_session(who, name)?)))
+                Ok(Response::json(
+                    200,
+                    to_json(&broker.revoke_session(who, name)?),
+                ))
             }
             Route::ListAudit => {
                 if !self.caller.admin {
@@ -372,14 +414,8 @@ impl<P: Platform> Call<'_, P> {
                     )
                     .into());
                 }
-                let mut limit = None;
-                for (key, value) in self.query() {
-                    match key.as_str() {
-                        "limit" => limit = Some(parse_limit(&value)?),
-                        other => return Err(unknown_parameter(other)),
-                    }
-                }
-                Ok((200, to_json(&broker.list_audit_events(limit)?)))
+                let page = self.page_query(|_, _| false)?;
+                Ok(self.list(broker.list_audit_events(page.limit, page.before.as_deref())?))
             }
         }
     }
@@ -406,6 +442,41 @@ impl<P: Platform> Call<'_, P> {
             .broker
             .refuse(&self.caller.email, action, resource, account, why)
             .into())
+    }
+
+    /// `limit` and `before`; the route's own parameters go to `other`,
+    /// which answers whether it knows them.
+    fn page_query(
+        &self,
+        mut other: impl FnMut(&str, String) -> bool,
+    ) -> std::result::Result<PageQuery, Failure> {
+        let mut page = PageQuery::default();
+        for (key, value) in self.query() {
+            match key.as_str() {
+                "limit" => page.limit = Some(parse_limit(&value)?),
+                "before" => page.before = Some(value),
+                name if other(name, value) => {}
+                name => return Err(unknown_parameter(name)),
+            }
+        }
+        Ok(page)
+    }
+
+    /// A page as a JSON array, with `Link: <…>; rel="next"` when there is more.
+    fn list<T: serde::Serialize>(&self, page: Page<T>) -> Response {
+        let mut response = Response::json(200, to_json(&page.items));
+        if let Some(last) = page.next {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in self.query() {
+                if key != "before" {
+                    query.append_pair(&key, &value);
+                }
+            }
+            query.append_pair("before", &last);
+            let next = format!("<{}?{}>; rel=\"next\"", self.request.path, query.finish());
+            response.headers.push(("link", next));
+        }
+        response
     }
 
     fn query(&self) -> Vec<(String, String)> {
@@ -558,8 +629,9 @@ mod tests {
 
     fn last_audit(fake: &Fake) -> crate::model::AuditEvent {
         Broker::new(fake)
-            .list_audit_events(Some(1))
+            .list_audit_events(Some(1), None)
             .unwrap()
+            .items
             .remove(0)
     }
 
@@ -695,7 +767,11 @@ mod tests {
             id.as_str()
         );
         // Another's session answers as a missing one, and writes no audit event.
-        let events = Broker::new(&fake).list_audit_events(None).unwrap().len();
+        let events = Broker::new(&fake)
+            .list_audit_events(None, None)
+            .unwrap()
+            .items
+            .len();
         let revoke = format!("/v1/sessions/{id}/revoke");
         assert_eq!(status(&fake, "POST", &revoke, bob), 404);
         assert_eq!(
@@ -703,7 +779,11 @@ mod tests {
             404
         );
         assert_eq!(
-            Broker::new(&fake).list_audit_events(None).unwrap().len(),
+            Broker::new(&fake)
+                .list_audit_events(None, None)
+                .unwrap()
+                .items
+                .len(),
             events
         );
         // One person, one user, whatever the case of the email.
@@ -933,7 +1013,7 @@ mod tests {
             .borrow_mut()
             .insert(key, serde_json::to_vec(&resource).unwrap());
         let answer = access(&fake, ALICE);
-        assert_eq!(answer.status, 500, "{:?}", answer.body);
+        assert_eq!(answer.status, 503, "{:?}", answer.body);
         assert_eq!(answer.body["error"]["kind"], "storage");
         assert!(fake.sent.borrow().is_empty(), "nothing was sent to AWS");
     }

@@ -4,10 +4,10 @@
 use crate::error::Result;
 use crate::model::{AuditEvent, Error, Outcome};
 use crate::platform::Platform;
-use crate::store::{Records, audit_key, new_id};
+use crate::store::{HasId, Index, Page, Records, Step, Stored, Walk, audit_key, new_id};
+use crate::validate::DEFAULT_PAGE;
 use crate::{clock, validate};
 
-const DEFAULT_LIMIT: u32 = 100;
 /// What an audit event keeps of a name (an email is at most 254) and of its detail.
 const NAME_CHARS: usize = 254;
 const DETAIL_CHARS: usize = 2048;
@@ -61,6 +61,16 @@ impl Trail {
 
 pub struct Audit<'a>(pub &'a dyn Platform);
 
+pub fn index() -> Index {
+    Index::named("audit")
+}
+
+impl HasId for AuditEvent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Audit<'_> {
     fn records(&self) -> Records<'_> {
         Records::new(self.0.store())
@@ -70,7 +80,18 @@ impl Audit<'_> {
     /// that cannot be audited is reported as a storage failure: nothing is
     /// granted without a trace.
     pub fn record<T>(&self, entry: Entry, trail: Trail, result: Result<T>) -> Result<T> {
-        let (outcome, detail) = match &result {
+        self.write(entry, trail, &result, None)?;
+        result
+    }
+
+    fn write<T>(
+        &self,
+        entry: Entry,
+        trail: Trail,
+        result: &Result<T>,
+        repeats: Option<String>,
+    ) -> Result<()> {
+        let (outcome, detail) = match result {
             Ok(_) => (Outcome::Success, trail.detail),
             Err(e) if e.is_denial() => (Outcome::Denied, e.message()),
             Err(e) => (Outcome::Failure, e.message()),
@@ -91,28 +112,93 @@ impl Audit<'_> {
             detail: validate::printable(&detail, DETAIL_CHARS),
             request_ids: trail.request_ids,
         };
-        self.records().put(&audit_key(&event.id), &event)?;
-        result
+        self.insert(Stored {
+            keys: repeats.into_iter().collect(),
+            ..Stored::new(event)
+        })
+        .map(drop)
+    }
+
+    /// Stores `event` and lists it.
+    pub fn insert(&self, event: Stored<AuditEvent>) -> Result<Stored<AuditEvent>> {
+        let id = event.value.id.clone();
+        self.records()
+            .insert(&audit_key(&id), event, &[("all", &index())], &id)
     }
 
     /// A refusal by policy, recorded as denied; the error to answer with.
+    /// Only the first refusal of a caller's action in each second is an
+    /// event; the others count against it (shown in its detail), so a
+    /// caller cannot grow the store at will.
     pub fn refusal(&self, entry: Entry, why: String) -> Error {
         let denial = Error::Forbidden(why);
-        match self.record::<()>(entry, Trail::default(), Err(denial.clone())) {
-            Err(recorded) => recorded,
+        let second = clock::now(self.0).unix_timestamp();
+        let window = format!(
+            "refusals/{}/{}/{second}",
+            validate::printable(entry.actor, NAME_CHARS),
+            entry.action
+        );
+        let recorded = match self.0.store().increment(&window, 1) {
+            Ok(1) => self.write::<()>(entry, Trail::default(), &Err(denial.clone()), Some(window)),
+            Ok(_) => Ok(()),
+            // Unable to count: record it plainly rather than lose it.
+            Err(_) => self.write::<()>(entry, Trail::default(), &Err(denial.clone()), None),
+        };
+        match recorded {
+            Err(failed) => failed,
             Ok(()) => denial,
         }
     }
 
-    /// The newest `limit` events (100 unless given), newest first.
-    pub fn list(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
-        let limit = validate::page_limit("limit", limit.unwrap_or(DEFAULT_LIMIT))? as usize;
-        let records = self.records();
-        let mut events = Vec::new();
-        for key in records.keys(&audit_key(""))?.iter().rev().take(limit) {
-            events.extend(records.get::<AuditEvent>(key)?);
+    /// A page of events, newest first (100 unless `limit` says).
+    pub fn list(&self, limit: Option<u32>, before: Option<&str>) -> Result<Page<AuditEvent>> {
+        let limit = validate::page_limit("limit", limit.unwrap_or(DEFAULT_PAGE))? as usize;
+        let mut counted = Vec::new();
+        let mut keep = |event: &Stored<AuditEvent>| {
+            counted.push(event.keys.first().cloned());
+            Step::Keep
+        };
+        let mut page = self.records().page(Walk {
+            index: &index(),
+            role: "all",
+            record_key: audit_key,
+            limit,
+            before,
+            keep: &mut keep,
+        })?;
+        self.add_repeats(&mut page.items, &counted)?;
+        Ok(page)
+    }
+
+    /// Says in each rate-limited refusal how many it stood for.
+    fn add_repeats(&self, events: &mut [AuditEvent], counters: &[Option<String>]) -> Result<()> {
+        let keys: Vec<String> = counters
+            .iter()
+            .take(events.len())
+            .flatten()
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
         }
-        Ok(events)
+        let mut counts = self.0.store().get_many(&keys)?.into_iter();
+        for (event, counter) in events.iter_mut().zip(counters) {
+            if counter.is_none() {
+                continue;
+            }
+            let count = counts
+                .next()
+                .flatten()
+                .and_then(|bytes| String::from_utf8(bytes).ok()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            if count > 1 {
+                event.detail = format!(
+                    "{} (refused {count} times in this second; one event recorded)",
+                    event.detail
+                );
+            }
+        }
+        Ok(())
     }
 }
 

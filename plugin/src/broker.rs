@@ -11,15 +11,16 @@ use crate::directory::Directory;
 use crate::error::{Result, not_found};
 use crate::grant::Grant;
 use crate::model::{
-    AccessGrant, Account, AuditEvent, Error, NewAccount, NewResource, Resource, Session,
-    SessionFilter, SessionStatus,
+    AccessGrant, Account, AuditEvent, Error, MigrationReport, NewAccount, NewResource, PruneReport,
+    Resource, Session, SessionFilter, SessionStatus,
 };
 use crate::platform::Platform;
+use crate::retention::{self, Retention};
 use crate::sessions::Sessions;
 use crate::settings::{self, Settings};
-use crate::store::{Records, new_id};
+use crate::store::{Page, Records, Stored, new_id};
 use crate::validate::{self, RoleArn};
-use crate::{clock, entries, federation, revocation};
+use crate::{clock, entries, federation, layout, revocation};
 use aws_credential_types::Credentials;
 use std::cell::OnceCell;
 
@@ -58,11 +59,19 @@ pub struct Broker<P> {
 }
 
 impl<P: Platform> Broker<P> {
+    /// A broker over a store already in this layout (unit tests, `migrate`).
     pub fn new(platform: P) -> Self {
         Broker {
             platform,
             catalog: OnceCell::new(),
         }
+    }
+
+    /// A broker over `platform`'s store, upgraded first if an earlier
+    /// release wrote it; a store from a newer release is refused.
+    pub fn open(platform: P) -> Result<Self> {
+        layout::ensure(&platform)?;
+        Ok(Broker::new(platform))
     }
 
     // ---- access: the flow ----
@@ -155,7 +164,7 @@ impl<P: Platform> Broker<P> {
         let mut aws = Aws::new(&self.platform, &settings);
         let result = (|| {
             aws.assume_resource(&resource, VALIDATION_SESSION)?;
-            directory.put_resource(&resource)?;
+            directory.insert_resource(Stored::new(resource.clone()))?;
             Ok(resource.clone())
         })();
         let detail = format!("Resource Role {} assumed and stored", resource.role_arn);
@@ -204,7 +213,7 @@ impl<P: Platform> Broker<P> {
                 account.session_duration_seconds,
             );
             aws.assume_role(&hop1.credentials, hop2)?;
-            directory.put_account(&account)?;
+            directory.insert_account(Stored::new(account.clone()))?;
             Ok(account.clone())
         })();
         let detail = format!(
@@ -241,7 +250,7 @@ impl<P: Platform> Broker<P> {
         self.sessions().get(id)
     }
 
-    pub fn list_sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
+    pub fn list_sessions(&self, filter: SessionFilter) -> Result<Page<Session>> {
         self.sessions().list(&filter)
     }
 
@@ -272,12 +281,12 @@ impl<P: Platform> Broker<P> {
         let filter = SessionFilter {
             active_only: true,
             user: Some(user.clone()),
+            resource: Some(resource.to_string()),
+            account: Some(account.to_string()),
+            limit: Some(validate::MAX_PAGE),
+            before: None,
         };
-        let sessions: Vec<Session> = self
-            .list_sessions(filter)?
-            .into_iter()
-            .filter(|s| s.resource == resource && s.account == account)
-            .collect();
+        let sessions = self.list_sessions(filter)?.items;
         if sessions.is_empty() {
             return Err(not_found(format!(
                 "active sessions of {user} on {resource}/{account}"
@@ -330,8 +339,42 @@ impl<P: Platform> Broker<P> {
 
     // ---- audit ----
 
-    pub fn list_audit_events(&self, limit: Option<u32>) -> Result<Vec<AuditEvent>> {
-        self.audit().list(limit)
+    pub fn list_audit_events(
+        &self,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<Page<AuditEvent>> {
+        self.audit().list(limit, before)
+    }
+
+    // ---- the store ----
+
+    /// One bounded batch of retention; audited when it removed anything.
+    pub fn prune(&self, actor: &str) -> Result<PruneReport> {
+        let retention = Retention::load(&self.platform)?;
+        let result = retention::prune(&self.platform, &retention);
+        match &result {
+            Ok(report) if report.audit_events == 0 && report.sessions == 0 => result,
+            Ok(report) => {
+                let detail = format!(
+                    "pruned {} audit event(s) and {} session(s) past retention{}",
+                    report.audit_events,
+                    report.sessions,
+                    if report.more { "; more are due" } else { "" }
+                );
+                let trail = Trail::new(Vec::new(), detail);
+                self.audit()
+                    .record(Entry::new(actor, "store.prune"), trail, result)
+            }
+            Err(_) => {
+                self.audit()
+                    .record(Entry::new(actor, "store.prune"), Trail::default(), result)
+            }
+        }
+    }
+
+    pub fn migrate(&self, actor: &str) -> Result<MigrationReport> {
+        layout::migrate(&self.platform, actor)
     }
 
     // ---- the parts ----
@@ -394,10 +437,14 @@ mod tests {
     ) -> AuditEvent {
         let everything = SessionFilter {
             active_only: false,
-            user: None,
+            ..crate::testing::every_session()
         };
-        assert!(broker.list_sessions(everything).unwrap().is_empty());
-        let event = broker.list_audit_events(Some(1)).unwrap().remove(0);
+        assert!(broker.list_sessions(everything).unwrap().items.is_empty());
+        let event = broker
+            .list_audit_events(Some(1), None)
+            .unwrap()
+            .items
+            .remove(0);
         assert_eq!((event.action.as_str(), event.outcome), (action, outcome));
         event
     }
@@ -466,7 +513,7 @@ mod tests {
             grant.session.source_identity.as_deref(),
             Some("alice@example.com")
         );
-        let events = broker.list_audit_events(None).unwrap();
+        let events = broker.list_audit_events(None, None).unwrap().items;
         assert_eq!(events[0].action, "access.grant");
         assert_eq!(events[0].request_ids, ["req-1", "req-2"]);
         let stored =
@@ -491,20 +538,20 @@ mod tests {
         access(&broker, alice()).unwrap();
         let all = SessionFilter {
             active_only: false,
-            user: None,
+            ..crate::testing::every_session()
         };
         let active = SessionFilter {
             active_only: true,
-            user: None,
+            ..crate::testing::every_session()
         };
         fake.clock.set(1_800_000_000); // 2027-01-15T08:00:00Z
-        assert_eq!(broker.list_sessions(active.clone()).unwrap().len(), 1);
+        assert_eq!(broker.list_sessions(active.clone()).unwrap().items.len(), 1);
         fake.clock.set(1_800_001_800); // 08:30, the expiry
         assert_eq!(
-            broker.list_sessions(all).unwrap()[0].status,
+            broker.list_sessions(all).unwrap().items[0].status,
             SessionStatus::Expired
         );
-        assert!(broker.list_sessions(active).unwrap().is_empty());
+        assert!(broker.list_sessions(active).unwrap().items.is_empty());
     }
 
     #[test]
@@ -542,7 +589,7 @@ mod tests {
         access(&broker, alice()).unwrap();
         assert_eq!(fake.sent.borrow().len(), 5);
         assert_eq!(fake.slept.borrow().len(), 2, "one wait before each retry");
-        let event = &broker.list_audit_events(Some(1)).unwrap()[0];
+        let event = &broker.list_audit_events(Some(1), None).unwrap().items[0];
         assert_eq!(event.request_ids, ["req-throttled", "req-1", "req-2"]);
     }
 
@@ -753,7 +800,11 @@ mod tests {
             broker.get_session(&session.id).unwrap().status,
             SessionStatus::Active
         );
-        let event = broker.list_audit_events(Some(1)).unwrap().remove(0);
+        let event = broker
+            .list_audit_events(Some(1), None)
+            .unwrap()
+            .items
+            .remove(0);
         assert_eq!(
             (event.action.as_str(), event.outcome),
             ("session.revoke", Outcome::Failure)

@@ -29,3 +29,8 @@ pub fn normalise(text: &str) -> Option<String> {
 pub fn is_after(text: &str, now: OffsetDateTime) -> bool {
     OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|time| now < time)
 }
+
+/// Whether an RFC 3339 time is before `time` (unreadable: no, so it is kept).
+pub fn is_before(text: &str, time: OffsetDateTime) -> bool {
+    OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|t| t < time)
+}

@@ -11,11 +11,12 @@ use crate::bindings::wasi::http::types::{
 };
 use crate::bindings::wasi::io::poll;
 use crate::bindings::wasi::keyvalue::store as wasi_kv;
+use crate::bindings::wasi::keyvalue::{atomics as wasi_atomics, batch as wasi_batch};
 use crate::broker::Broker;
 use crate::error::{Result, config, storage};
 use crate::model::{
-    AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, NewAccount,
-    NewResource, Resource, Session, SessionFilter,
+    AccessGrant, AccessRequest, Account, AuditEvent, CredentialsGrant, Error, MigrationReport,
+    NewAccount, NewResource, PruneReport, Resource, Session, SessionFilter,
 };
 use crate::platform::{KeyValue, Platform, SendError};
 use crate::wasi_body::{self, ReadError};
@@ -52,6 +53,31 @@ impl KeyValue for Bucket {
 
     fn delete(&self, key: &str) -> Result<()> {
         self.0.delete(key).map_err(kv_error)
+    }
+
+    fn increment(&self, key: &str, delta: u64) -> Result<u64> {
+        wasi_atomics::increment(&self.0, key, delta).map_err(kv_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let found = wasi_batch::get_many(&self.0, keys).map_err(kv_error)?;
+        if found.len() != keys.len() {
+            return Err(storage(
+                "the host answered get-many with the wrong number of values",
+            ));
+        }
+        Ok(found
+            .into_iter()
+            .map(|entry| entry.map(|(_, value)| value))
+            .collect())
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        wasi_batch::set_many(&self.0, entries).map_err(kv_error)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        wasi_batch::delete_many(&self.0, keys).map_err(kv_error)
     }
 
     fn keys(&self) -> Result<Vec<String>> {
@@ -223,7 +249,7 @@ fn read_response(response: IncomingResponse) -> Result<http::Response<Vec<u8>>, 
 }
 
 fn broker() -> Result<Broker<Wasi>> {
-    Ok(Broker::new(Wasi::open()?))
+    Broker::open(Wasi::open()?)
 }
 
 pub(crate) struct Component;
@@ -273,7 +299,7 @@ impl Guest for Component {
     }
 
     fn list_sessions(filter: SessionFilter) -> Result<Vec<Session>> {
-        broker()?.list_sessions(filter)
+        Ok(broker()?.list_sessions(filter)?.items)
     }
 
     fn revoke_session(actor: String, id: String) -> Result<Session> {
@@ -289,8 +315,17 @@ impl Guest for Component {
         broker()?.revoke_user(&actor, &resource, &account, &user)
     }
 
-    fn list_audit_events(limit: Option<u32>) -> Result<Vec<AuditEvent>> {
-        broker()?.list_audit_events(limit)
+    fn list_audit_events(limit: Option<u32>, before: Option<String>) -> Result<Vec<AuditEvent>> {
+        Ok(broker()?.list_audit_events(limit, before.as_deref())?.items)
+    }
+
+    fn prune(actor: String) -> Result<PruneReport> {
+        broker()?.prune(&actor)
+    }
+
+    fn migrate(actor: String) -> Result<MigrationReport> {
+        // Not `broker()`: that would upgrade first and leave nothing to report.
+        Broker::new(Wasi::open()?).migrate(&actor)
     }
 }
 

@@ -4,8 +4,34 @@
 use crate::catalog::Catalog;
 use crate::error::{Result, not_found};
 use crate::model::{Account, Error, Resource};
-use crate::store::{Records, account_key, resource_key};
+use crate::store::{HasId, Index, Records, Stored, account_key, resource_key};
 use crate::validate;
+
+/// Stored resources, in the order they were created (slots hold names).
+pub fn resource_index() -> Index {
+    Index::named("resource")
+}
+
+/// A resource's stored accounts (slots hold `RESOURCE/NAME`).
+pub fn account_index(resource: &str) -> Index {
+    Index::named(format!("account/{resource}"))
+}
+
+impl HasId for Resource {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for Account {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn account_slot_key(slot: &str) -> String {
+    format!("account/{slot}")
+}
 
 pub struct Directory<'a> {
     catalog: &'a Catalog,
@@ -17,15 +43,34 @@ impl<'a> Directory<'a> {
         Directory { catalog, records }
     }
 
+    /// The catalog's resources, then the stored ones by name.
     pub fn resources(&self) -> Result<Vec<Resource>> {
+        let mut stored: Vec<Resource> = self
+            .listed(&resource_index(), resource_key)?
+            .into_iter()
+            .filter(|r: &Resource| self.catalog.resource(&r.name).is_none())
+            .collect();
+        stored.sort_by(|a, b| a.name.cmp(&b.name));
         let mut resources = self.catalog.resources.clone();
-        resources.extend(
-            self.records
-                .list::<Resource>(&resource_key(""))?
-                .into_iter()
-                .filter(|r| self.catalog.resource(&r.name).is_none()),
-        );
+        resources.extend(stored);
         Ok(resources)
+    }
+
+    /// Every record `index` lists (directories are small: read whole).
+    fn listed<T: serde::de::DeserializeOwned>(
+        &self,
+        index: &Index,
+        record_key: fn(&str) -> String,
+    ) -> Result<Vec<T>> {
+        let top = index.top(self.records.kv())?;
+        let entries = self
+            .records
+            .entries::<T>(index, "all", 1..top + 1, record_key)?;
+        Ok(entries
+            .into_iter()
+            .rev()
+            .map(|listed| listed.record.value)
+            .collect())
     }
 
     pub fn resource(&self, name: &str) -> Result<Resource> {
@@ -40,10 +85,17 @@ impl<'a> Directory<'a> {
 
     /// Every account, or `resource`'s (which must exist).
     pub fn accounts(&self, resource: Option<&str>) -> Result<Vec<Account>> {
-        let prefix = match resource {
-            Some(name) => account_key(&self.resource(name)?.name, ""),
-            None => "account/".to_string(),
+        let resources = match resource {
+            Some(name) => vec![self.resource(name)?],
+            None => self.resources()?,
         };
+        let mut stored = Vec::new();
+        for resource in &resources {
+            let mut listed: Vec<Account> =
+                self.listed(&account_index(&resource.name), account_slot_key)?;
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            stored.extend(listed);
+        }
         let in_scope = |a: &&Account| resource.is_none_or(|name| a.resource == name);
         let mut accounts: Vec<Account> = self
             .catalog
@@ -53,8 +105,7 @@ impl<'a> Directory<'a> {
             .cloned()
             .collect();
         accounts.extend(
-            self.records
-                .list::<Account>(&prefix)?
+            stored
                 .into_iter()
                 .filter(|a| self.catalog.account(&a.resource, &a.name).is_none()),
         );
@@ -96,13 +147,22 @@ impl<'a> Directory<'a> {
         Ok(())
     }
 
-    pub fn put_resource(&self, resource: &Resource) -> Result<()> {
-        self.records.put(&resource_key(&resource.name), resource)
+    /// Stores a new resource and lists it.
+    pub fn insert_resource(&self, resource: Stored<Resource>) -> Result<()> {
+        let name = resource.value.name.clone();
+        let index = resource_index();
+        self.records
+            .insert(&resource_key(&name), resource, &[("all", &index)], &name)
+            .map(drop)
     }
 
-    pub fn put_account(&self, account: &Account) -> Result<()> {
+    /// Stores a new account and lists it under its resource.
+    pub fn insert_account(&self, account: Stored<Account>) -> Result<()> {
+        let slot = format!("{}/{}", account.value.resource, account.value.name);
+        let index = account_index(&account.value.resource);
         self.records
-            .put(&account_key(&account.resource, &account.name), account)
+            .insert(&account_slot_key(&slot), account, &[("all", &index)], &slot)
+            .map(drop)
     }
 
     /// Refuses to delete a resource the catalog declares or that still has accounts.
@@ -111,7 +171,7 @@ impl<'a> Directory<'a> {
         if self.catalog.resource(name).is_some() {
             return Err(read_only(format!("resource {name}")));
         }
-        let accounts = self.records.keys(&account_key(name, ""))?;
+        let accounts: Vec<Account> = self.listed(&account_index(name), account_slot_key)?;
         if !accounts.is_empty() {
             return Err(Error::Conflict(format!(
                 "resource {name} still has {} account(s): delete them first",
@@ -130,11 +190,19 @@ impl<'a> Directory<'a> {
     }
 
     pub fn delete_resource(&self, name: &str) -> Result<()> {
-        self.records.delete(&resource_key(name))
+        self.remove::<Resource>(&resource_key(name), &resource_index())
     }
 
     pub fn delete_account(&self, resource: &str, name: &str) -> Result<()> {
-        self.records.delete(&account_key(resource, name))
+        self.remove::<Account>(&account_key(resource, name), &account_index(resource))
+    }
+
+    /// Deletes a record and its slot together.
+    fn remove<T: serde::de::DeserializeOwned>(&self, key: &str, index: &Index) -> Result<()> {
+        match self.records.get::<Stored<T>>(key)? {
+            Some(record) => self.records.remove(key, &record, &[("all", index)]),
+            None => Ok(()),
+        }
     }
 }
 

@@ -9,8 +9,16 @@ pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn set(&self, key: &str, value: &[u8]) -> Result<()>;
     fn delete(&self, key: &str) -> Result<()>;
-    /// Every key in the bucket.
+    /// Every key in the bucket: only upgrading an old layout lists them.
     fn keys(&self) -> Result<Vec<String>>;
+    /// Adds `delta` to the counter at `key` (missing counts as 0) and
+    /// returns the new value, atomically across every writer.
+    fn increment(&self, key: &str, delta: u64) -> Result<u64>;
+    /// The values of `keys`, in their order.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+    /// Writes every entry (the hosts we ship do it in one transaction).
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()>;
+    fn delete_many(&self, keys: &[String]) -> Result<()>;
 }
 
 /// Why a request got no answer.

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::model::{Account, Resource};
 use crate::platform::{KeyValue, Platform, SendError};
-use crate::store::{Records, account_key, resource_key};
+use crate::store::{Records, Stored};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -38,6 +38,31 @@ impl KeyValue for Fake {
     }
     fn keys(&self) -> Result<Vec<String>> {
         Ok(self.kv.borrow().keys().cloned().collect())
+    }
+    fn increment(&self, key: &str, delta: u64) -> Result<u64> {
+        let mut kv = self.kv.borrow_mut();
+        let value = kv.entry(key.to_string()).or_insert_with(|| b"0".to_vec());
+        let next = std::str::from_utf8(value).unwrap().parse::<u64>().unwrap() + delta;
+        *value = next.to_string().into_bytes();
+        Ok(next)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let kv = self.kv.borrow();
+        Ok(keys.iter().map(|key| kv.get(key).cloned()).collect())
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut kv = self.kv.borrow_mut();
+        for (key, value) in entries {
+            kv.insert(key.clone(), value.clone());
+        }
+        Ok(())
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let mut kv = self.kv.borrow_mut();
+        for key in keys {
+            kv.remove(key);
+        }
+        Ok(())
     }
 }
 
@@ -107,7 +132,6 @@ pub fn assumed(role: &str, key: &str, expiration: &str, request_id: &str) -> (u1
 
 /// Stores a resource and an account directly, as a previous run would have.
 pub fn seed(fake: &Fake) {
-    let records = Records::new(fake);
     let resource = Resource {
         id: "r1".into(),
         name: "prod".into(),
@@ -118,7 +142,9 @@ pub fn seed(fake: &Fake) {
         source_identity: true,
         created_at: "2027-01-15T08:00:00Z".into(),
     };
-    records.put(&resource_key("prod"), &resource).unwrap();
+    let catalog = crate::catalog::Catalog::default();
+    let directory = crate::directory::Directory::new(&catalog, Records::new(fake));
+    directory.insert_resource(Stored::new(resource)).unwrap();
     let account = Account {
         id: "a1".into(),
         resource: "prod".into(),
@@ -132,9 +158,7 @@ pub fn seed(fake: &Fake) {
         allow: vec![],
         created_at: "2027-01-15T08:00:00Z".into(),
     };
-    records
-        .put(&account_key("prod", "admin"), &account)
-        .unwrap();
+    directory.insert_account(Stored::new(account)).unwrap();
 }
 
 /// A successful hop 1 (request id `req-1`).
@@ -154,4 +178,16 @@ pub fn answer_a_grant(fake: &Fake, expiration: &str) {
         assumed("PamTarget", "ASIAHOP2", expiration, "req-2"),
         (200, r#"{"SigninToken":"tok"}"#.to_string()),
     ]);
+}
+
+/// A filter that lets every session through (first page of 100).
+pub fn every_session() -> crate::model::SessionFilter {
+    crate::model::SessionFilter {
+        active_only: false,
+        user: None,
+        resource: None,
+        account: None,
+        limit: None,
+        before: None,
+    }
 }

@@ -148,6 +148,9 @@ pub fn printable(text: &str, max_chars: usize) -> String {
     pam_aws_contract::text::printable(text, Some(max_chars))
 }
 
+/// How many records a list answers with unless told.
+pub const DEFAULT_PAGE: u32 = 100;
+
 /// The most records one list answers with.
 pub const MAX_PAGE: u32 = 1000;
 

@@ -39,6 +39,42 @@ impl Backend for Memory {
         Ok(())
     }
 
+    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64> {
+        let mut entries = self.entries();
+        let slot = (bucket.to_string(), key.to_string());
+        let next = super::add(
+            key,
+            super::counter_value(key, entries.get(&slot).map(Vec::as_slice))?,
+            delta,
+        )?;
+        entries.insert(slot, next.to_string().into_bytes());
+        Ok(next)
+    }
+
+    fn get_many(&self, bucket: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let entries = self.entries();
+        Ok(keys
+            .iter()
+            .map(|key| entries.get(&(bucket.to_string(), key.clone())).cloned())
+            .collect())
+    }
+
+    fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut entries = self.entries();
+        for (key, value) in pairs {
+            entries.insert((bucket.to_string(), key.clone()), value.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        let mut entries = self.entries();
+        for key in keys {
+            entries.remove(&(bucket.to_string(), key.clone()));
+        }
+        Ok(())
+    }
+
     fn keys(&self, bucket: &str) -> Result<Vec<String>> {
         Ok(self
             .entries()
@@ -57,5 +93,6 @@ mod tests {
     #[test]
     fn memory_keeps_buckets_apart() {
         exercise(&Memory::default());
+        crate::kv::tests::increments_are_atomic(std::sync::Arc::new(Memory::default()));
     }
 }

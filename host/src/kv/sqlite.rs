@@ -2,7 +2,7 @@
 
 use super::Backend;
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -24,6 +24,9 @@ fn create_private(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+const UPSERT: &str = "INSERT INTO kv (bucket, key, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value";
 
 pub struct Sqlite {
     connection: Mutex<Connection>,
@@ -63,21 +66,16 @@ impl Backend for Sqlite {
     fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let value = self
             .connection()
-            .query_row(
-                "SELECT value FROM kv WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT value FROM kv WHERE bucket = ?1 AND key = ?2")?
+            .query_row(params![bucket, key], |row| row.get(0))
             .optional()?;
         Ok(value)
     }
 
     fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.connection().execute(
-            "INSERT INTO kv (bucket, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value",
-            params![bucket, key, value],
-        )?;
+        self.connection()
+            .prepare_cached(UPSERT)?
+            .execute(params![bucket, key, value])?;
         Ok(())
     }
 
@@ -86,6 +84,65 @@ impl Backend for Sqlite {
             "DELETE FROM kv WHERE bucket = ?1 AND key = ?2",
             params![bucket, key],
         )?;
+        Ok(())
+    }
+
+    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64> {
+        let mut connection = self.connection();
+        // IMMEDIATE takes the write lock first: other processes wait, not interleave.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<Vec<u8>> = transaction
+            .query_row(
+                "SELECT value FROM kv WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let next = super::add(key, super::counter_value(key, current.as_deref())?, delta)?;
+        transaction.execute(UPSERT, params![bucket, key, next.to_string().into_bytes()])?;
+        transaction.commit()?;
+        Ok(next)
+    }
+
+    fn get_many(&self, bucket: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare_cached("SELECT value FROM kv WHERE bucket = ?1 AND key = ?2")?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(
+                statement
+                    .query_row(params![bucket, key], |row| row.get(0))
+                    .optional()?,
+            );
+        }
+        Ok(values)
+    }
+
+    fn set_many(&self, bucket: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut statement = transaction.prepare_cached(UPSERT)?;
+            for (key, value) in entries {
+                statement.execute(params![bucket, key, value])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut statement =
+                transaction.prepare_cached("DELETE FROM kv WHERE bucket = ?1 AND key = ?2")?;
+            for key in keys {
+                statement.execute(params![bucket, key])?;
+            }
+        }
+        transaction.commit()?;
         Ok(())
     }
 
@@ -110,6 +167,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pam.db");
         exercise(&Sqlite::open(&path).unwrap());
+        // Two connections, as two processes on one file would have.
+        let shared = std::sync::Arc::new(Sqlite::open(&path).unwrap());
+        let other = Sqlite::open(&path).unwrap();
+        other.increment("b", "count/race", 7).unwrap();
+        assert_eq!(shared.increment("b", "count/race", 0).unwrap(), 7);
+        other.delete("b", "count/race").unwrap();
+        crate::kv::tests::increments_are_atomic(shared);
         let reopened = Sqlite::open(&path).unwrap();
         assert_eq!(
             reopened.get("b", "resource/b").unwrap().as_deref(),

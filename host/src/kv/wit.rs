@@ -3,6 +3,7 @@
 
 use super::Backend;
 use crate::bindings::wasi::keyvalue::store::{self, KeyResponse};
+use crate::bindings::wasi::keyvalue::{atomics, batch};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -104,6 +105,48 @@ impl store::HostBucket for KvView<'_> {
     }
 }
 
+impl atomics::Host for KvView<'_> {
+    fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Result<u64, KvError> {
+        let name = &self.table.get(&bucket)?.name;
+        Ok(self.backend.increment(name, &key, delta)?)
+    }
+}
+
+impl batch::Host for KvView<'_> {
+    fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
+        let name = &self.table.get(&bucket)?.name;
+        let values = self.backend.get_many(name, &keys)?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| value.map(|value| (key, value)))
+            .collect())
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), KvError> {
+        let name = &self.table.get(&bucket)?.name;
+        Ok(self.backend.set_many(name, &key_values)?)
+    }
+
+    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
+        let name = &self.table.get(&bucket)?.name;
+        Ok(self.backend.delete_many(name, &keys)?)
+    }
+}
+
 struct HasKv;
 
 impl HasData for HasKv {
@@ -114,5 +157,7 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     view: fn(&mut T) -> KvView<'_>,
 ) -> wasmtime::Result<()> {
-    store::add_to_linker::<T, HasKv>(linker, view)
+    store::add_to_linker::<T, HasKv>(linker, view)?;
+    atomics::add_to_linker::<T, HasKv>(linker, view)?;
+    batch::add_to_linker::<T, HasKv>(linker, view)
 }

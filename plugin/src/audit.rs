@@ -213,3 +213,85 @@ fn action_name(action: &str, outcome: Outcome) -> String {
         (false, Outcome::Failure) => format!("{action}.fail"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fake, fake};
+
+    fn events(fake: &Fake) -> Vec<AuditEvent> {
+        Audit(&fake).list(Some(1000), None).unwrap().items
+    }
+
+    #[test]
+    fn refusals_by_policy_are_one_event_per_caller_action_and_second() {
+        let fake = fake();
+        let audit = Audit(&&fake);
+        for _ in 0..50 {
+            audit.refusal(
+                Entry::new("mallory@example.com", "resource.create"),
+                "no".into(),
+            );
+        }
+        audit.refusal(
+            Entry::new("mallory@example.com", "account.create"),
+            "no".into(),
+        );
+        audit.refusal(
+            Entry::new("eve@example.com", "resource.create"),
+            "no".into(),
+        );
+        let first = events(&fake);
+        assert_eq!(first.len(), 3, "{first:#?}");
+        let burst = first
+            .iter()
+            .find(|e| e.actor == "mallory@example.com" && e.action == "resource.create")
+            .unwrap();
+        assert_eq!(burst.outcome, Outcome::Denied);
+        assert!(
+            burst.detail.contains("refused 50 times in this second"),
+            "{}",
+            burst.detail
+        );
+        assert!(!first[0].detail.contains("times"), "{}", first[0].detail);
+
+        // The next second records again; grants and failures are never limited.
+        fake.clock.set(fake.clock.get() + 1);
+        audit.refusal(
+            Entry::new("mallory@example.com", "resource.create"),
+            "no".into(),
+        );
+        for _ in 0..3 {
+            let failed: Result<()> = Err(Error::Upstream("down".into()));
+            let _ = audit.record(
+                Entry::new("mallory@example.com", "access"),
+                Trail::default(),
+                failed,
+            );
+        }
+        assert_eq!(events(&fake).len(), 3 + 1 + 3);
+    }
+
+    #[test]
+    fn pages_of_events_follow_each_other_without_overlap() {
+        let fake = fake();
+        let audit = Audit(&&fake);
+        for i in 0..25 {
+            let trail = Trail::new(Vec::new(), format!("event {i}"));
+            audit
+                .record(Entry::new("ops", "resource.create"), trail, Ok(()))
+                .unwrap();
+        }
+        let first = audit.list(Some(10), None).unwrap();
+        assert_eq!(first.items[0].detail, "event 24");
+        let second = audit.list(Some(10), first.next.as_deref()).unwrap();
+        assert_eq!(second.items[0].detail, "event 14");
+        let third = audit.list(Some(10), second.next.as_deref()).unwrap();
+        let details: Vec<&str> = third.items.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            ["event 4", "event 3", "event 2", "event 1", "event 0"]
+        );
+        assert_eq!(third.next, None);
+    }
+}

@@ -125,3 +125,146 @@ fn reindex<T: DeserializeOwned + Serialize>(
     }
     Ok(count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::Broker;
+    use crate::model::Error;
+    use crate::platform::KeyValue;
+    use crate::store::{account_key, audit_key, resource_key, session_key};
+    use crate::testing::{Fake, every_session, fake, session_at};
+    use serde_json::json;
+
+    /// A store as the first release wrote it: records only, no mark.
+    fn layout_1(fake: &Fake) -> (Vec<String>, Vec<String>) {
+        let records = Records::new(fake);
+        records
+            .put(&resource_key("prod"), &json!({
+                "id": "0190a000-0000-7000-8000-000000000001", "name": "prod",
+                "role_arn": crate::testing::RESOURCE_ROLE, "external_id": "proj-1",
+                "aws_account_id": "123456789012", "partition": "aws", "created_at": "2026-01-01T00:00:00Z"
+            }))
+            .unwrap();
+        records
+            .put(&account_key("prod", "admin"), &json!({
+                "id": "0190a000-0000-7000-8000-000000000002", "resource": "prod", "name": "admin",
+                "description": null, "role_arn": crate::testing::TARGET_ROLE, "session_duration": "30m",
+                "session_duration_seconds": 1800, "region": null, "allow": ["@example.com"],
+                "created_at": "2026-01-01T00:00:00Z"
+            }))
+            .unwrap();
+        let mut sessions = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..30u64 {
+            // Users written before emails were lowercased, too.
+            let user = if i % 2 == 0 {
+                "Alice@Example.com"
+            } else {
+                "bob@example.com"
+            };
+            let session = session_at(user, "prod", "admin", 1_700_000_000 + i, 30);
+            records.put(&session_key(&session.id), &session).unwrap();
+            let event = json!({
+                "id": session.id, "time": session.created_at, "action": "access.grant",
+                "actor": user, "resource": "prod", "account": "admin", "session": session.id,
+                "outcome": "success", "detail": format!("grant {i}"), "request_ids": []
+            });
+            records.put(&audit_key(&session.id), &event).unwrap();
+            sessions.push(session.id.clone());
+            events.push(session.id);
+        }
+        (sessions, events)
+    }
+
+    #[test]
+    fn a_first_release_store_is_upgraded_on_first_use_with_nothing_lost() {
+        let fake = fake();
+        let (mut sessions, _) = layout_1(&fake);
+        let broker = Broker::open(&fake).unwrap();
+        assert_eq!(broker.list_resources().unwrap()[0].name, "prod");
+        assert_eq!(broker.list_accounts(Some("prod")).unwrap()[0].name, "admin");
+        let listed: Vec<String> = broker
+            .list_sessions(crate::model::SessionFilter {
+                limit: Some(1000),
+                ..every_session()
+            })
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        sessions.reverse();
+        assert_eq!(listed, sessions, "every session, newest first");
+        let alice = crate::model::SessionFilter {
+            user: Some("alice@example.com".into()),
+            ..every_session()
+        };
+        assert_eq!(broker.list_sessions(alice).unwrap().items.len(), 15);
+        let events = broker.list_audit_events(Some(1000), None).unwrap().items;
+        assert_eq!(events.len(), 31);
+        assert_eq!(events[0].action, "store.migrate");
+        assert!(
+            events[0].detail.contains("62 record(s)"),
+            "{}",
+            events[0].detail
+        );
+        assert_eq!(events[1].detail, "grant 29");
+
+        // Done once: a second run finds nothing to do.
+        let again = Broker::new(&fake).migrate("ops").unwrap();
+        assert_eq!((again.from_layout, again.records), (LAYOUT, 0));
+        assert_eq!(
+            broker
+                .list_audit_events(Some(1000), None)
+                .unwrap()
+                .items
+                .len(),
+            31
+        );
+    }
+
+    #[test]
+    fn migrate_reports_what_it_did_and_a_newer_store_is_refused() {
+        let fake = fake();
+        layout_1(&fake);
+        let report = Broker::new(&fake).migrate("ops").unwrap();
+        assert_eq!(
+            (report.from_layout, report.to_layout, report.records),
+            (1, LAYOUT, 62)
+        );
+
+        fake.set(LAYOUT_KEY, b"3").unwrap();
+        let Err(Error::Config(message)) = Broker::open(&fake) else {
+            panic!("a newer layout must be refused")
+        };
+        assert!(message.contains("layout 3"), "{message}");
+        assert!(Broker::new(&fake).migrate("ops").is_err());
+    }
+
+    #[test]
+    fn an_empty_store_is_marked_without_an_event() {
+        let fake = fake();
+        let broker = Broker::open(&fake).unwrap();
+        assert!(
+            broker
+                .list_audit_events(None, None)
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert_eq!(fake.get(LAYOUT_KEY).unwrap().as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_second_migrator_waits_for_the_first() {
+        let fake = fake();
+        layout_1(&fake);
+        let lease = format!("lease/migrate/{}", fake.clock.get() / 60);
+        fake.increment(&lease, 1).unwrap();
+        let Err(Error::Storage(message)) = Broker::open(&fake) else {
+            panic!("the store is being upgraded")
+        };
+        assert!(message.contains("being upgraded"), "{message}");
+    }
+}

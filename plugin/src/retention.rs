@@ -143,3 +143,156 @@ fn prune_index<T: DeserializeOwned>(
     }
     Ok((removed, done < top && done == end))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Audit, Entry, Trail};
+    use crate::broker::Broker;
+    use crate::sessions::Sessions;
+    use crate::testing::{Fake, every_session, fake, session_at};
+
+    const NOW: u64 = 1_800_000_000;
+    const DAY: u64 = 86_400;
+
+    fn keep(days: i64) -> Option<time::Duration> {
+        Some(time::Duration::days(days))
+    }
+
+    fn audit_at(fake: &Fake, seconds: u64, detail: &str) {
+        fake.clock.set(seconds);
+        let trail = Trail::new(Vec::new(), detail.to_string());
+        Audit(&fake)
+            .record(Entry::new("ops", "resource.create"), trail, Ok(()))
+            .unwrap();
+    }
+
+    fn store_session(fake: &Fake, session: Session) {
+        Sessions(&fake).insert(Stored::new(session)).unwrap();
+    }
+
+    #[test]
+    fn prune_removes_what_is_past_retention_oldest_first_and_never_an_active_session() {
+        let fake = fake();
+        for day in [30, 20, 10, 1] {
+            audit_at(&fake, NOW - day * DAY, &format!("{day} days ago"));
+        }
+        store_session(
+            &fake,
+            session_at("old@example.com", "prod", "admin", NOW - 20 * DAY, 30),
+        );
+        // Created long ago but still active (a clock far off, say): it stays.
+        let mut lasting = session_at("active@example.com", "prod", "admin", NOW - 9 * DAY, 30);
+        lasting.expires_at = crate::clock::rfc3339(
+            time::OffsetDateTime::from_unix_timestamp(NOW as i64 + 600).unwrap(),
+        );
+        store_session(&fake, lasting);
+        store_session(
+            &fake,
+            session_at("older@example.com", "prod", "admin", NOW - 8 * DAY, 30),
+        );
+        store_session(
+            &fake,
+            session_at("new@example.com", "prod", "admin", NOW - 60, 30),
+        );
+        fake.clock.set(NOW);
+
+        let retention = Retention {
+            audit: keep(15),
+            sessions: keep(7),
+        };
+        let report = prune(&&fake, &retention).unwrap();
+        assert_eq!(
+            (report.audit_events, report.sessions, report.more),
+            (2, 1, false)
+        );
+        let left: Vec<String> = Audit(&&fake)
+            .list(None, None)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| e.detail)
+            .collect();
+        assert_eq!(left, ["1 days ago", "10 days ago"]);
+        let users: Vec<String> = Sessions(&&fake)
+            .list(&every_session())
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|s| s.user)
+            .collect();
+        // The active one stops the sweep: the expired one behind it waits.
+        assert_eq!(
+            users,
+            ["new@example.com", "older@example.com", "active@example.com"]
+        );
+        // The pruned session's slots went with it: its user's list is empty.
+        let old = crate::model::SessionFilter {
+            user: Some("old@example.com".into()),
+            ..every_session()
+        };
+        assert!(Sessions(&&fake).list(&old).unwrap().items.is_empty());
+        assert!(
+            !fake
+                .kv
+                .borrow()
+                .keys()
+                .any(|k| k.contains("old@example.com") && k.starts_with("index/"))
+        );
+        // Nothing more is due: a second prune removes nothing.
+        let again = prune(&&fake, &retention).unwrap();
+        assert_eq!((again.audit_events, again.sessions), (0, 0));
+    }
+
+    #[test]
+    fn a_prune_is_bounded_and_held_by_one_replica_at_a_time() {
+        let fake = fake();
+        for i in 0..(BATCH + 200) {
+            audit_at(&fake, NOW - 30 * DAY + i, "old");
+        }
+        fake.clock.set(NOW);
+        let retention = Retention {
+            audit: keep(1),
+            sessions: None,
+        };
+        // Another replica holds this minute's lease: nothing happens.
+        let lease = format!("lease/prune/{}", NOW / 60);
+        fake.increment(&lease, 1).unwrap();
+        assert_eq!(prune(&&fake, &retention).unwrap().audit_events, 0);
+        fake.delete(&lease).unwrap();
+
+        let first = prune(&&fake, &retention).unwrap();
+        assert_eq!((first.audit_events as u64, first.more), (BATCH, true));
+        let second = prune(&&fake, &retention).unwrap();
+        assert_eq!((second.audit_events, second.more), (200, false));
+        assert!(fake.kv.borrow().keys().all(|k| !k.starts_with("lease/")));
+    }
+
+    #[test]
+    fn the_broker_audits_a_prune_and_unset_retention_keeps_everything() {
+        let mut fake = fake();
+        audit_at(&fake, NOW - 30 * DAY, "old");
+        fake.clock.set(NOW);
+        let report = Broker::new(&fake).prune("ops").unwrap();
+        assert_eq!(report.audit_events, 0, "no retention configured");
+        fake.config.insert("audit-retention".into(), "7d".into());
+        let report = Broker::new(&fake).prune("ops").unwrap();
+        assert_eq!(report.audit_events, 1);
+        let events = Audit(&&fake).list(None, None).unwrap().items;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, "store.prune");
+        assert!(
+            events[0]
+                .detail
+                .contains("pruned 1 audit event(s) and 0 session(s)"),
+            "{}",
+            events[0].detail
+        );
+
+        fake.config.insert("audit-retention".into(), "soon".into());
+        let Err(crate::model::Error::Config(message)) = Broker::new(&fake).prune("ops") else {
+            panic!("a bad retention must be refused")
+        };
+        assert!(message.contains("audit-retention"), "{message}");
+    }
+}

@@ -193,3 +193,187 @@ pub fn status_at(session: &Session, now: OffsetDateTime) -> SessionStatus {
         _ => SessionStatus::Expired,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fake, every_session, fake, session_at};
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// Stores sessions as grants do; their ids, oldest first.
+    fn store(fake: &Fake, sessions: impl IntoIterator<Item = Session>) -> Vec<String> {
+        sessions
+            .into_iter()
+            .map(|s| Sessions(&fake).insert(Stored::new(s)).unwrap().value.id)
+            .collect()
+    }
+
+    fn list(fake: &Fake, filter: &SessionFilter) -> Result<Page<Session>> {
+        Sessions(&fake).list(filter)
+    }
+
+    /// Follows `next` from the first page to the last; every id seen.
+    fn read_all(fake: &Fake, filter: SessionFilter, between_pages: impl Fn()) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = list(
+                fake,
+                &SessionFilter {
+                    before,
+                    ..filter.clone()
+                },
+            )
+            .unwrap();
+            seen.extend(page.items.iter().map(|s| s.id.clone()));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(&next), seen.last(), "next is the page's last id");
+                    before = Some(next);
+                }
+                None => return seen,
+            }
+            between_pages();
+        }
+    }
+
+    #[test]
+    fn pages_list_every_session_once_newest_first_while_more_are_added() {
+        let fake = fake();
+        fake.clock.set(NOW);
+        let users = ["alice@example.com", "bob@example.com", "carol@example.com"];
+        let old = store(
+            &fake,
+            (0..250).map(|i| session_at(users[i % 3], "prod", "admin", NOW - 7200, 30)),
+        );
+        let filter = SessionFilter {
+            limit: Some(40),
+            ..every_session()
+        };
+        // A grant lands between every two pages: it is newer than the walk.
+        let seen = read_all(&fake, filter, || {
+            store(
+                &fake,
+                [session_at("dave@example.com", "prod", "admin", NOW, 30)],
+            );
+        });
+        let mut expected = old.clone();
+        expected.reverse();
+        assert_eq!(seen, expected, "no duplicate, no gap, newest first");
+        // A fresh walk sees the new ones first.
+        let first = list(&fake, &every_session()).unwrap();
+        assert_eq!(first.items[0].user, "dave@example.com");
+        assert_eq!(first.items.len(), 100);
+    }
+
+    #[test]
+    fn filters_combine_with_paging_and_read_only_their_index() {
+        let fake = fake();
+        fake.clock.set(NOW);
+        // Many sessions of others, a few of bob's, one of them active.
+        store(
+            &fake,
+            (0..2000).map(|_| session_at("alice@example.com", "prod", "admin", NOW - 7200, 30)),
+        );
+        let bobs = store(
+            &fake,
+            [
+                session_at("bob@example.com", "prod", "admin", NOW - 7200, 30),
+                session_at("bob@example.com", "dev", "ro", NOW - 7000, 30),
+                session_at("bob@example.com", "prod", "ro", NOW - 600, 30),
+            ],
+        );
+        store(
+            &fake,
+            (0..50).map(|_| session_at("alice@example.com", "prod", "admin", NOW - 60, 15)),
+        );
+
+        fake.reads.set(0);
+        let bob = SessionFilter {
+            user: Some("Bob@Example.com".into()),
+            ..every_session()
+        };
+        let page = list(&fake, &bob).unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, [bobs[2].as_str(), bobs[1].as_str(), bobs[0].as_str()]);
+        assert!(
+            fake.reads.get() < 40,
+            "bob's page read {} keys",
+            fake.reads.get()
+        );
+
+        let on = |resource: &str, account: Option<&str>| SessionFilter {
+            resource: Some(resource.into()),
+            account: account.map(str::to_string),
+            ..bob.clone()
+        };
+        let ids = |filter: SessionFilter| -> Vec<String> {
+            list(&fake, &filter)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(on("prod", None)), [bobs[2].clone(), bobs[0].clone()]);
+        assert_eq!(ids(on("prod", Some("ro"))), [bobs[2].clone()]);
+        assert_eq!(
+            ids(SessionFilter {
+                active_only: true,
+                ..bob.clone()
+            }),
+            [bobs[2].clone()]
+        );
+        assert_eq!(
+            ids(SessionFilter {
+                limit: Some(1),
+                before: Some(bobs[2].clone()),
+                ..bob.clone()
+            }),
+            [bobs[1].clone()]
+        );
+
+        // Active sessions: only the last hour is read, not the 2000 old ones.
+        fake.reads.set(0);
+        let active = SessionFilter {
+            active_only: true,
+            limit: Some(1000),
+            ..every_session()
+        };
+        let page = list(&fake, &active).unwrap();
+        assert_eq!(page.items.len(), 51);
+        assert!(page.items.iter().all(|s| s.status == SessionStatus::Active));
+        assert_eq!(page.next, None);
+        // One batch of slots and their records, not the 4,000 keys of the old sessions.
+        assert!(
+            fake.reads.get() <= 1100,
+            "active read {} keys",
+            fake.reads.get()
+        );
+
+        let account_only = SessionFilter {
+            account: Some("admin".into()),
+            ..every_session()
+        };
+        let Err(crate::model::Error::InvalidInput(e)) = list(&fake, &account_only) else {
+            panic!("account without resource must be refused")
+        };
+        assert_eq!(e.field, "account");
+        let elsewhere = SessionFilter {
+            before: Some("no-such-id".into()),
+            ..bob
+        };
+        let Err(crate::model::Error::InvalidInput(e)) = list(&fake, &elsewhere) else {
+            panic!("an unknown before must be refused")
+        };
+        assert_eq!(e.field, "before");
+        for limit in [0, 1001] {
+            let filter = SessionFilter {
+                limit: Some(limit),
+                ..every_session()
+            };
+            assert!(list(&fake, &filter).is_err(), "limit {limit}");
+        }
+    }
+}

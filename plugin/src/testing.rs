@@ -22,10 +22,13 @@ pub struct Fake {
     pub tick: Cell<u64>,
     /// Every request is refused by egress policy.
     pub refuse_egress: Cell<bool>,
+    /// Keys read so far (`get` and `get-many`): what a list costs.
+    pub reads: Cell<usize>,
 }
 
 impl KeyValue for Fake {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.reads.set(self.reads.get() + 1);
         Ok(self.kv.borrow().get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -47,6 +50,7 @@ impl KeyValue for Fake {
         Ok(next)
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.reads.set(self.reads.get() + keys.len());
         let kv = self.kv.borrow();
         Ok(keys.iter().map(|key| kv.get(key).cloned()).collect())
     }
@@ -189,5 +193,33 @@ pub fn every_session() -> crate::model::SessionFilter {
         account: None,
         limit: None,
         before: None,
+    }
+}
+
+/// A session record as a grant at `created` (Unix seconds) would store it,
+/// lasting `minutes`.
+pub fn session_at(
+    user: &str,
+    resource: &str,
+    account: &str,
+    created: u64,
+    minutes: u64,
+) -> crate::model::Session {
+    let time = |seconds: u64| {
+        crate::clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap())
+    };
+    crate::model::Session {
+        id: crate::store::new_id(),
+        resource: resource.into(),
+        account: account.into(),
+        user: user.into(),
+        role_arn: TARGET_ROLE.into(),
+        assumed_role_arn: format!("arn:aws:sts::123456789012:assumed-role/PamTarget/{user}"),
+        assumed_role_id: format!("AROAEXAMPLE:{user}"),
+        role_session_name: user.into(),
+        source_identity: None,
+        created_at: time(created),
+        expires_at: time(created + minutes * 60),
+        status: crate::model::SessionStatus::Active,
     }
 }

@@ -175,8 +175,12 @@ pub fn handle<P: Platform>(
         Ok(body) => body,
         Err(refused) => return refused,
     };
+    let broker = match Broker::open(platform) {
+        Ok(broker) => broker,
+        Err(e) => return Response::error(&e),
+    };
     let call = Call {
-        broker: Broker::new(platform),
+        broker,
         caller,
         request: &request,
         params,
@@ -633,6 +637,137 @@ mod tests {
             .unwrap()
             .items
             .remove(0)
+    }
+
+    fn link(response: &Response) -> Option<String> {
+        response
+            .headers
+            .iter()
+            .find(|(name, _)| *name == "link")
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Follows `Link: rel="next"` from `first`; every page's ids.
+    fn follow(fake: &Fake, first: &str) -> Vec<Vec<String>> {
+        let mut pages = Vec::new();
+        let mut target = Some(first.to_string());
+        while let Some(url) = target {
+            let response = call(fake, "GET", &url, ADMIN, "");
+            assert_eq!(response.status, 200, "{url}: {:?}", response.body);
+            let ids = response.body.as_array().unwrap().iter();
+            pages.push(
+                ids.map(|item| item["id"].as_str().unwrap().to_string())
+                    .collect(),
+            );
+            target = link(&response).map(|value| {
+                let (url, rel) = value.split_once("; ").unwrap();
+                assert_eq!(rel, "rel=\"next\"");
+                url.trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            });
+        }
+        pages
+    }
+
+    #[test]
+    fn every_list_pages_with_limit_before_and_a_link_to_the_next() {
+        let fake = host();
+        let sessions = crate::sessions::Sessions(&&fake);
+        for i in 0..5 {
+            let user = if i % 2 == 0 {
+                "alice@example.com"
+            } else {
+                "bob@example.com"
+            };
+            let session = crate::testing::session_at(user, "prod", "admin", 1_800_000_000, 30);
+            sessions.insert(crate::store::Stored::new(session)).unwrap();
+        }
+        let pages = follow(&fake, "/v1/sessions?limit=2");
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        // The filters ride along in the next URL.
+        let alices = follow(
+            &fake,
+            "/v1/sessions?user=alice%40example.com&limit=2&resource=prod",
+        );
+        assert_eq!(alices.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        let whole: Vec<String> = pages.concat();
+        let mut unique = whole.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), 5);
+
+        for i in 0..3 {
+            let created =
+                json!({"name": format!("extra{i}"), "role_arn": crate::testing::RESOURCE_ROLE});
+            fake.answers
+                .borrow_mut()
+                .push_back(crate::testing::hop1_answer());
+            assert_eq!(
+                call(&fake, "POST", "/v1/resources", ADMIN, &created.to_string()).status,
+                201
+            );
+        }
+        let resources = follow(&fake, "/v1/resources?limit=3");
+        assert_eq!(resources.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
+        let audit = follow(&fake, "/v1/audit?limit=2");
+        assert_eq!(audit.concat().len(), 3, "three resource.create events");
+        assert_eq!(
+            follow(&fake, "/v1/resources/prod/accounts?limit=1"),
+            [["a1"]]
+        );
+
+        assert_eq!(status(&fake, "GET", "/v1/audit?before=nope", ADMIN), 400);
+        assert_eq!(status(&fake, "GET", "/v1/resources?limit=1001", ADMIN), 400);
+        assert_eq!(
+            status(&fake, "GET", "/v1/sessions?account=admin", ADMIN),
+            400
+        );
+    }
+
+    /// Each list route takes exactly the query parameters it documents.
+    #[test]
+    fn list_routes_take_the_documented_parameters_and_no_others() {
+        let doc: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+        let fake = host();
+        let value_for = |name: &str| match name {
+            "limit" => "5",
+            "active" => "true",
+            "user" => "alice%40example.com",
+            "resource" => "prod",
+            "account" => "admin",
+            _ => "x",
+        };
+        for path in [
+            "/v1/resources",
+            "/v1/resources/prod/accounts",
+            "/v1/sessions",
+            "/v1/audit",
+        ] {
+            let template = path.replace("prod", "{name}");
+            let parameters = doc["paths"][&template]["get"]["parameters"]
+                .as_array()
+                .unwrap();
+            let mut names: Vec<String> = parameters
+                .iter()
+                .map(|p| match p.get("$ref") {
+                    Some(r) => r.as_str().unwrap().rsplit('/').next().unwrap().to_string(),
+                    None => p["name"].as_str().unwrap().to_string(),
+                })
+                .collect();
+            names.retain(|n| n != "before");
+            assert!(names.contains(&"limit".to_string()), "{path}");
+            let query: Vec<String> = names
+                .iter()
+                .map(|n| format!("{n}={}", value_for(n)))
+                .collect();
+            let target = format!("{path}?{}", query.join("&"));
+            assert_eq!(status(&fake, "GET", &target, ADMIN), 200, "{target}");
+            assert_eq!(
+                status(&fake, "GET", &format!("{path}?colour=red"), ADMIN),
+                400,
+                "{path}"
+            );
+        }
     }
 
     #[test]

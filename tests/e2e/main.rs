@@ -15,6 +15,7 @@ mod faults;
 mod gateway;
 mod hardening;
 mod shapes;
+mod store;
 mod support;
 
 use serde_json::{Value, json};

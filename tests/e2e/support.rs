@@ -459,38 +459,64 @@ pub fn aws_as_auditor(args: &[&str]) -> Value {
 /// A throwaway redis-server (installed by scripts/setup --tests) on a free port.
 pub struct RedisServer {
     pub url: String,
-    child: Child,
+    pub port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::launch(&[])
+    }
+
+    /// With `extra` arguments (`--requirepass`, TLS, a data dir).
+    pub fn launch(extra: &[&str]) -> RedisServer {
         let port = free_port();
+        let mut args: Vec<String> = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+            .map(String::from)
+            .to_vec();
+        if !extra.iter().any(|a| *a == "--tls-port") {
+            args.extend(["--port".to_string(), port.to_string()]);
+        }
+        args.extend(extra.iter().map(|a| a.replace("{port}", &port.to_string())));
+        let mut server = RedisServer {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            port,
+            args,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    /// Starts it (again) on the same port, with the same data.
+    pub fn resume(&mut self) {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--bind",
-                "127.0.0.1",
-            ])
+            .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is missing: run scripts/setup --tests");
-        wait_for_port(port, "redis-server");
-        RedisServer {
-            url: format!("redis://127.0.0.1:{port}/0"),
-            child,
+        wait_for_port(self.port, "redis-server");
+        self.child = Some(child);
+    }
+
+    /// Stops it as an operator would (SIGTERM: it writes its data first).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
         }
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

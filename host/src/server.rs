@@ -120,6 +120,11 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
             },
             () = &mut stop => break,
         };
+        // Answers over 8 KiB go out in two writes: without this, Nagle holds
+        // the second until the client's delayed ACK (40 ms a request).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY was refused");
+        }
         let shared = shared.clone();
         let service = service_fn(move |request| {
             let shared = shared.clone();

@@ -307,8 +307,22 @@ fn replicas_on_one_redis_share_one_state_and_ride_out_a_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Carol's attempt while Redis was down left no trace: no session, no event.
-    let audit = request("GET", &format!("{}/v1/audit", a.url), Some(&admin_token()), None);
-    assert!(audit.body.as_array().unwrap().iter().all(|e| e["actor"] != CAROL), "{}", audit.body);
+    let audit = request(
+        "GET",
+        &format!("{}/v1/audit", a.url),
+        Some(&admin_token()),
+        None,
+    );
+    assert!(
+        audit
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] != CAROL),
+        "{}",
+        audit.body
+    );
     let after = grant(&b, CAROL);
     let answer = request(
         "GET",

@@ -475,7 +475,7 @@ impl RedisServer {
         let mut args: Vec<String> = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
             .map(String::from)
             .to_vec();
-        if !extra.iter().any(|a| *a == "--tls-port") {
+        if !extra.contains(&"--tls-port") {
             args.extend(["--port".to_string(), port.to_string()]);
         }
         args.extend(extra.iter().map(|a| a.replace("{port}", &port.to_string())));

@@ -62,7 +62,7 @@ impl Trail {
 pub struct Audit<'a>(pub &'a dyn Platform);
 
 pub fn index() -> Index {
-    Index::named("audit")
+    Index::named("e")
 }
 
 impl HasId for AuditEvent {

@@ -9,12 +9,12 @@ use crate::validate;
 
 /// Stored resources, in the order they were created (slots hold names).
 pub fn resource_index() -> Index {
-    Index::named("resource")
+    Index::named("r")
 }
 
 /// A resource's stored accounts (slots hold `RESOURCE/NAME`).
 pub fn account_index(resource: &str) -> Index {
-    Index::named(format!("account/{resource}"))
+    Index::named(format!("ac/{resource}"))
 }
 
 impl HasId for Resource {

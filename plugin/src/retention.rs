@@ -83,7 +83,7 @@ pub fn prune(platform: &dyn Platform, retention: &Retention) -> Result<PruneRepo
             let cutoff = now - keep;
             let (removed, more) = prune_index(
                 kv,
-                &Index::named("session"),
+                &sessions::all_index(),
                 session_key,
                 |session: &Stored<Session>| {
                     clock::is_before(&session.value.created_at, cutoff)
@@ -237,7 +237,7 @@ mod tests {
                 .kv
                 .borrow()
                 .keys()
-                .any(|k| k.contains("old@example.com") && k.starts_with("index/"))
+                .any(|k| k.contains("old@example.com") && k.starts_with("i/"))
         );
         // Nothing more is due: a second prune removes nothing.
         let again = prune(&&fake, &retention).unwrap();

@@ -2,9 +2,10 @@
 //! key prefix, and the indexes that list them. Only records go in here:
 //! credentials never do.
 //!
-//! A list is an [`Index`]: a counter (`count/NAME`, advanced with the
-//! atomic `increment`, so writers on many hosts never share a slot) and one
-//! slot per entry (`index/NAME/N`) holding the id of the record it lists.
+//! A list is an [`Index`]: a counter (`n/NAME`, advanced with the atomic
+//! `increment`, so writers on many hosts never share a slot) and one slot
+//! per entry (`i/NAME/N`) holding the id of the record it lists. Names are
+//! short: a grant writes four slots, and every byte counts a million times.
 //! A record keeps its position in each index that lists it, so `before=ID`
 //! is one read, and a page is a few batch reads whatever the store holds.
 
@@ -75,12 +76,12 @@ impl Index {
     }
 
     fn counter(&self) -> String {
-        format!("count/{}", self.name)
+        format!("n/{}", self.name)
     }
 
     /// Slot keys end in the position, so no name makes two slots alike.
     pub fn slot(&self, position: u64) -> String {
-        format!("index/{}/{position}", self.name)
+        format!("i/{}/{position}", self.name)
     }
 
     /// A new position of its own: no other writer gets it.

@@ -268,7 +268,7 @@ impl<P: Platform> Call<'_, P> {
         match route {
             Route::Health => Ok(Response::json(200, json!({"status": "ok"}))),
             Route::ListResources => {
-                let page = self.page_query(|_, _| false)?;
+                let page = self.page_query(|_, _| Ok(false))?;
                 let mut resources = broker.list_resources()?;
                 if !self.caller.admin {
                     let visible = self.visible_accounts(None)?;
@@ -298,7 +298,7 @@ impl<P: Platform> Call<'_, P> {
             }
             Route::ListAccounts => {
                 broker.get_resource(name)?;
-                let page = self.page_query(|_, _| false)?;
+                let page = self.page_query(|_, _| Ok(false))?;
                 let visible = self.visible_accounts(Some(name))?;
                 // A resource a caller may use nothing of is not shown to exist.
                 if !self.caller.admin && visible.is_empty() {
@@ -370,23 +370,16 @@ impl<P: Platform> Call<'_, P> {
                     limit: None,
                     before: None,
                 };
-                let mut bad_active = None;
                 let page = self.page_query(|key, value| {
                     match key {
-                        "active" => match parse_bool("active", &value) {
-                            Ok(active) => filter.active_only = active,
-                            Err(e) => bad_active = Some(e),
-                        },
+                        "active" => filter.active_only = parse_bool("active", &value)?,
                         "user" => filter.user = Some(value),
                         "resource" => filter.resource = Some(value),
                         "account" => filter.account = Some(value),
-                        _ => return false,
+                        _ => return Ok(false),
                     }
-                    true
+                    Ok(true)
                 })?;
-                if let Some(e) = bad_active {
-                    return Err(e.into());
-                }
                 filter.limit = page.limit;
                 filter.before = page.before;
                 if !self.caller.admin {
@@ -418,7 +411,7 @@ impl<P: Platform> Call<'_, P> {
                     )
                     .into());
                 }
-                let page = self.page_query(|_, _| false)?;
+                let page = self.page_query(|_, _| Ok(false))?;
                 Ok(self.list(broker.list_audit_events(page.limit, page.before.as_deref())?))
             }
         }
@@ -452,15 +445,18 @@ impl<P: Platform> Call<'_, P> {
     /// which answers whether it knows them.
     fn page_query(
         &self,
-        mut other: impl FnMut(&str, String) -> bool,
+        mut other: impl FnMut(&str, String) -> Result<bool>,
     ) -> std::result::Result<PageQuery, Failure> {
         let mut page = PageQuery::default();
         for (key, value) in self.query() {
             match key.as_str() {
                 "limit" => page.limit = Some(parse_limit(&value)?),
                 "before" => page.before = Some(value),
-                name if other(name, value) => {}
-                name => return Err(unknown_parameter(name)),
+                name => {
+                    if !other(name, value)? {
+                        return Err(unknown_parameter(name));
+                    }
+                }
             }
         }
         Ok(page)

@@ -5,7 +5,7 @@
 use crate::broker::Broker;
 use crate::error::{Result, invalid};
 use crate::identity::{Auth, Identity, Unauthenticated};
-use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource, SessionFilter};
+use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource};
 use crate::platform::Platform;
 use crate::sessions::same_user;
 use crate::store::Page;
@@ -362,14 +362,7 @@ impl<P: Platform> Call<'_, P> {
                 Ok(Response::json(200, to_json(&broker.access(grant)?)))
             }
             Route::ListSessions => {
-                let mut filter = SessionFilter {
-                    active_only: false,
-                    user: None,
-                    resource: None,
-                    account: None,
-                    limit: None,
-                    before: None,
-                };
+                let mut filter = crate::sessions::unfiltered();
                 let page = self.page_query(|key, value| {
                     match key {
                         "active" => filter.active_only = parse_bool("active", &value)?,

@@ -43,6 +43,18 @@ fn account_index(resource: &str, account: &str) -> Index {
     Index::named(format!("a/{resource}/{account}"))
 }
 
+/// Every session, newest first, the first page of 100.
+pub fn unfiltered() -> SessionFilter {
+    SessionFilter {
+        active_only: false,
+        user: None,
+        resource: None,
+        account: None,
+        limit: None,
+        before: None,
+    }
+}
+
 impl HasId for Session {
     fn id(&self) -> &str {
         &self.id

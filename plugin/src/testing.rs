@@ -186,14 +186,7 @@ pub fn answer_a_grant(fake: &Fake, expiration: &str) {
 
 /// A filter that lets every session through (first page of 100).
 pub fn every_session() -> crate::model::SessionFilter {
-    crate::model::SessionFilter {
-        active_only: false,
-        user: None,
-        resource: None,
-        account: None,
-        limit: None,
-        before: None,
-    }
+    crate::sessions::unfiltered()
 }
 
 /// A session record as a grant at `created` (Unix seconds) would store it,

@@ -5,6 +5,7 @@
 // A failing build script is a build error: `expect` says which step failed.
 #![allow(clippy::expect_used)]
 
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -57,6 +58,14 @@ fn main() {
         .join("wasm32-wasip2")
         .join("plugin")
         .join("pam_aws_plugin.wasm");
-    std::fs::copy(&built, out_dir.join("pam_aws_plugin.wasm"))
+    let wasm = std::fs::read(&built).expect("reading the plugin component");
+    std::fs::write(out_dir.join("pam_aws_plugin.wasm"), &wasm)
         .expect("copying the plugin component");
+    // Its digest, so a CLI call finds the compiled code without hashing 2 MB first.
+    let digest: String = Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(out_dir.join("pam_aws_plugin.sha256"), digest)
+        .expect("writing the plugin digest");
 }

@@ -13,6 +13,7 @@ use crate::runtime::{HostState, Runtime};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use wasmtime::Store;
 
@@ -281,10 +282,14 @@ pub fn main() -> i32 {
         init_logging("error,pam_aws_host=warn", false);
     }
     let json = cli.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A server spreads requests over every core; a CLI call is one
+    // instance, and starting worker threads for it only costs time.
+    let mut runtime = if matches!(cli.command, Command::Serve { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report(json, Failure::Host(e.into())),
     };
@@ -369,12 +374,14 @@ async fn run(cli: Cli) -> Outcome {
     }
 }
 
-fn plugin_wasm(path: Option<&Path>) -> Result<Vec<u8>> {
+/// The component to run: `--plugin`'s file, else the embedded one (borrowed,
+/// so its build-time digest keys the compiled-code cache).
+fn plugin_wasm(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
     match path {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))
-        }
-        None => Ok(crate::PLUGIN_WASM.to_vec()),
+        Some(path) => std::fs::read(path)
+            .map(Cow::Owned)
+            .with_context(|| format!("reading plugin {}", path.display())),
+        None => Ok(Cow::Borrowed(crate::PLUGIN_WASM)),
     }
 }
 

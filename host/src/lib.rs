@@ -14,4 +14,8 @@ pub mod runtime;
 pub mod server;
 
 /// The component built from `plugin/` by `build.rs`, embedded so the binary is one file.
-pub const PLUGIN_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pam_aws_plugin.wasm"));
+pub static PLUGIN_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pam_aws_plugin.wasm"));
+
+/// `PLUGIN_WASM`'s SHA-256 (hex), computed by `build.rs`.
+pub const PLUGIN_WASM_SHA256: &str =
+    include_str!(concat!(env!("OUT_DIR"), "/pam_aws_plugin.sha256"));

@@ -178,8 +178,15 @@ fn cache_dir() -> Option<PathBuf> {
 fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    let digest = Sha256::digest(wasm);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let digest = if std::ptr::eq(wasm, crate::PLUGIN_WASM) {
+        crate::PLUGIN_WASM_SHA256.to_string()
+    } else {
+        Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let hex = digest.get(..32).unwrap_or(&digest);
     format!("{hex}-{:016x}.cwasm", hasher.finish())
 }
 

@@ -88,6 +88,11 @@ impl Backend for Sqlite {
     }
 
     fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64> {
+        // Adding 0 is how a list's length is read: a read, which must not
+        // take the write lock from the writers (or write the WAL).
+        if delta == 0 {
+            return super::counter_value(key, self.get(bucket, key)?.as_deref());
+        }
         let mut connection = self.connection();
         // IMMEDIATE takes the write lock first: other processes wait, not interleave.
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -201,7 +201,8 @@ fn accepted_algorithms(key: &DecodingKey) -> &'static [Algorithm] {
         AlgorithmFamily::Hmac => &[Algorithm::HS256],
         AlgorithmFamily::Rsa => &[Algorithm::RS256],
         AlgorithmFamily::Ec => &[Algorithm::ES256, Algorithm::ES384],
-        AlgorithmFamily::Ed => &[Algorithm::EdDSA],
+        // Ed25519 keys (an `OKP` in a JWKS) are not supported: refused.
+        AlgorithmFamily::Ed => &[],
     }
 }
 
@@ -213,6 +214,7 @@ impl Jwt {
             .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| unauthenticated("an Authorization: Bearer token is required"))?;
+        crate::jwt_crypto::install();
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthenticated("the bearer token is not a JWT"))?;
         let found;

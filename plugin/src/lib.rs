@@ -15,6 +15,7 @@ pub mod federation;
 pub mod grant;
 pub mod iam;
 pub mod identity;
+mod jwt_crypto;
 pub mod layout;
 pub mod platform;
 pub mod policy;

@@ -53,20 +53,12 @@ fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerif
         DecodingKeyKind::SecretOrDer(bytes) => Ok(bytes.as_slice()),
         DecodingKeyKind::RsaModulusExponent { .. } => Err(Error::from(ErrorKind::InvalidKeyFormat)),
     };
-    let family = match algorithm {
-        Algorithm::HS256 => AlgorithmFamily::Hmac,
-        Algorithm::RS256 => AlgorithmFamily::Rsa,
-        Algorithm::ES256 | Algorithm::ES384 => AlgorithmFamily::Ec,
-        _ => return Err(unsupported()),
-    };
-    if key.family() != family {
-        return Err(ErrorKind::InvalidKeyFormat.into());
-    }
-    let key = match algorithm {
-        Algorithm::HS256 => Key::Hs256(
+    use AlgorithmFamily as Family;
+    let key = match (algorithm, key.family()) {
+        (Algorithm::HS256, Family::Hmac) => Key::Hs256(
             Hmac::new_from_slice(bytes()?).map_err(|_| Error::from(ErrorKind::InvalidKeyFormat))?,
         ),
-        Algorithm::RS256 => Key::Rs256(match key.kind() {
+        (Algorithm::RS256, Family::Rsa) => Key::Rs256(match key.kind() {
             DecodingKeyKind::SecretOrDer(der) => rsa::PublicKey::from_pkcs1_der(der)
                 .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
             DecodingKeyKind::RsaModulusExponent { n, e } => rsa::PublicKey::new(
@@ -75,14 +67,19 @@ fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerif
             )
             .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
         }),
-        Algorithm::ES256 => Key::Es256(
+        (Algorithm::ES256, Family::Ec) => Key::Es256(
             p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes()?)
                 .map_err(|_| Error::from(ErrorKind::InvalidEcdsaKey))?,
         ),
-        _ => Key::Es384(
+        (Algorithm::ES384, Family::Ec) => Key::Es384(
             p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes()?)
                 .map_err(|_| Error::from(ErrorKind::InvalidEcdsaKey))?,
         ),
+        // A supported algorithm with another family's key.
+        (Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256 | Algorithm::ES384, _) => {
+            return Err(ErrorKind::InvalidKeyFormat.into());
+        }
+        _ => return Err(unsupported()),
     };
     Ok(Box::new(Verify {
         algorithm: *algorithm,
@@ -177,8 +174,13 @@ mod tests {
         let (key, signature) = es384_key_and_signature(b"header.claims");
         assert!(verify(&signature, b"header.claims", &key, Algorithm::ES384).unwrap());
         assert!(!verify(&signature, b"header.claimz", &key, Algorithm::ES384).unwrap());
-        // The same key may not be used for another algorithm.
+        // The same key may not be used for another algorithm or curve.
         assert!(verify(&signature, b"header.claims", &key, Algorithm::RS256).is_err());
+        assert!(verify(&signature, b"header.claims", &key, Algorithm::ES256).is_err());
+        // A truncated or empty signature is a refusal, not a panic.
+        let short = &signature[..signature.len() / 2];
+        assert!(!verify(short, b"header.claims", &key, Algorithm::ES384).unwrap());
+        assert!(!verify("", b"header.claims", &key, Algorithm::ES384).unwrap());
     }
 
     #[test]

@@ -1,17 +1,48 @@
 //! Outgoing HTTP for the component: only to allowed hosts, with the host's
-//! timeouts as a ceiling on whatever the component asks for.
+//! timeouts as a ceiling on whatever the component asks for, over one pool
+//! of keep-alive connections shared by every instance of the process.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// Hosts the component may reach, as `host:port` (`*.suffix` matches subdomains).
-#[derive(Debug, Clone)]
+/// How long an unused pooled connection stays open: below the idle timeouts
+/// of AWS's front ends, so we close first and seldom meet a closed socket.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Idle connections kept per authority (one per concurrent grant is plenty).
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
+/// The component's requests are form posts and GETs: kilobytes, not more.
+const MAX_REQUEST_BODY: usize = 1 << 20;
+
+type PooledClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Hosts the component may reach, as `host:port` (`*.suffix` matches
+/// subdomains), and the pooled client that reaches them. Clones share both.
+#[derive(Clone)]
 pub struct Egress {
     allow: Arc<Vec<String>>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    client: PooledClient,
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress")
+            .field("allow", &self.allow)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Egress {
@@ -28,6 +59,7 @@ impl Egress {
             allow: Arc::new(allow),
             connect_timeout,
             response_timeout,
+            client: pooled_client(connect_timeout),
         }
     }
 
@@ -72,6 +104,47 @@ fn with_port(authority: &str, default_port: u16) -> String {
     }
 }
 
+/// HTTP/1.1 and, where the server offers it by ALPN, HTTP/2; TLS through
+/// rustls on ring with the platform's roots (and `SSL_CERT_FILE`) and
+/// webpki's. The host's connect timeout bounds every new connection.
+fn pooled_client(connect_timeout: Duration) -> PooledClient {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config())
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
+}
+
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // Unreadable platform certificates leave webpki's roots, which is what
+    // wasmtime's own client trusts.
+    let platform = rustls_native_certs::load_native_certs();
+    let (_added, _ignored) = roots.add_parsable_certificates(platform.certs);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
+        // ring supports the default versions; this arm is never taken.
+        Err(_) => rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    }
+}
+
 type SendFuture = Box<
     dyn Future<
             Output = Result<
@@ -107,15 +180,161 @@ impl WasiHttpHooks for Egress {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let options = self.clamp(options);
+        let client = self.client.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let response = send(&client, request, options).await?;
+            let between_bytes = options
+                .between_bytes_timeout
+                .unwrap_or(Duration::MAX)
+                .max(Duration::from_nanos(1));
+            let response = response.map(|incoming| {
+                BetweenBytes {
+                    incoming,
+                    timeout: between_bytes,
+                    sleep: Box::pin(tokio::time::sleep(between_bytes)),
+                }
+                .boxed_unsync()
+            });
+            // The pool drives the connection itself: nothing for the caller to await.
+            let io = async { Ok(()) };
+            Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
+    }
+}
+
+/// Sends through the pool, within the first-byte timeout. A
+/// pooled connection the server closed just as we wrote to it is retried
+/// once on the pool's next connection: that is not an AWS failure, so the
+/// component's retry budget is not spent on it.
+async fn send(
+    client: &PooledClient,
+    request: http::Request<WasiBody>,
+    options: RequestOptions,
+) -> Result<http::Response<hyper::body::Incoming>, HttpError> {
+    let (parts, body) = request.into_parts();
+    let body = Limited::new(body, MAX_REQUEST_BODY)
+        .collect()
+        .await
+        .map_err(|e| match e.downcast::<HttpError>() {
+            Ok(e) => *e,
+            Err(_) => HttpError::HttpRequestBodySize(None),
+        })?
+        .to_bytes();
+    // The pool decides per request whether to connect, so the first-byte
+    // timeout runs from the send, a new connection's setup included (which
+    // the connector bounds by the connect timeout as well).
+    let deadline = options.first_byte_timeout.unwrap_or(Duration::MAX);
+    let mut retried = false;
+    loop {
+        let mut attempt = http::Request::new(Full::new(body.clone()));
+        *attempt.method_mut() = parts.method.clone();
+        *attempt.uri_mut() = parts.uri.clone();
+        *attempt.headers_mut() = parts.headers.clone();
+        match tokio::time::timeout(deadline, client.request(attempt)).await {
+            Err(_elapsed) => return Err(HttpError::ConnectionReadTimeout),
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(e)) if !retried && closed_before_answering(&e) => {
+                tracing::debug!("a pooled connection was closed under a request: retrying");
+                retried = true;
+            }
+            Ok(Err(e)) => return Err(http_error(&e)),
+        }
+    }
+}
+
+fn source_of<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// The connection was up (not a connect failure) and ended before any answer.
+fn closed_before_answering(error: &hyper_util::client::legacy::Error) -> bool {
+    if error.is_connect() {
+        return false;
+    }
+    let hyper_closed = source_of::<hyper::Error>(error)
+        .is_some_and(|e| e.is_incomplete_message() || e.is_canceled());
+    let reset = source_of::<std::io::Error>(error).is_some_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+        )
+    });
+    hyper_closed || reset
+}
+
+/// The pool's error as wasi-http's, so the component sees the same codes as
+/// with wasmtime's own client (DNS, refused, timeout, TLS, protocol).
+fn http_error(error: &hyper_util::client::legacy::Error) -> HttpError {
+    let io = source_of::<std::io::Error>(error);
+    if error.is_connect() {
+        return match io {
+            Some(e) if e.kind() == std::io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
+            Some(e) => HttpError::Connect(std::io::Error::new(e.kind(), e.to_string())),
+            None if source_of::<rustls::Error>(error).is_some() => HttpError::TlsCertificateError,
+            None => HttpError::Connect(std::io::Error::other(error.to_string())),
+        };
+    }
+    match source_of::<hyper::Error>(error) {
+        Some(e) if e.is_timeout() => HttpError::HttpResponseTimeout,
+        Some(e) if e.is_incomplete_message() => HttpError::HttpResponseIncomplete,
+        Some(e) if e.is_parse() => HttpError::HttpProtocolError,
+        _ if io.is_some() => HttpError::ConnectionTerminated,
+        _ => HttpError::HttpProtocolError,
+    }
+}
+
+/// The response body, failing with `ConnectionReadTimeout` when no frame
+/// arrives within the between-bytes timeout (as wasmtime's own client does).
+struct BetweenBytes {
+    incoming: hyper::body::Incoming,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for BetweenBytes {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) if e.is_timeout() => {
+                Poll::Ready(Some(Err(HttpError::HttpResponseTimeout)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
+            Poll::Ready(Some(Ok(frame))) => {
+                let now = tokio::time::Instant::now();
+                let next = now.checked_add(self.timeout).unwrap_or(now);
+                self.sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                ready!(self.sleep.as_mut().poll(cx));
+                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.incoming)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.incoming)
     }
 }
 

@@ -341,6 +341,7 @@ impl http_body::Body for BetweenBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn egress(allow: &[&str]) -> Egress {
         Egress::new(
@@ -380,5 +381,88 @@ mod tests {
         assert_eq!(got.connect_timeout, Some(Duration::from_secs(1)));
         assert_eq!(got.first_byte_timeout, Some(Duration::from_millis(500)));
         assert_eq!(got.between_bytes_timeout, Some(Duration::from_secs(2)));
+    }
+
+    /// A keep-alive HTTP/1.1 server counting the connections it accepts and
+    /// the requests it answers.
+    async fn counting_server() -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (connections, requests) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (accepted, answered) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let answered = answered.clone();
+                let service = hyper::service::service_fn(move |_request| {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from("ok"),
+                        )))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(io, service),
+                );
+            }
+        });
+        (port, connections, requests)
+    }
+
+    async fn get(egress: &mut Egress, url: &str) -> Result<String, HttpError> {
+        let body = http_body_util::Empty::<Bytes>::new()
+            .map_err(HttpError::from)
+            .boxed_unsync();
+        let request = http::Request::get(url).body(body).unwrap();
+        let (response, _io) =
+            Box::into_pin(egress.send_request(request, None, Box::new(async { Ok(()) }))).await?;
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn grants_share_pooled_connections_and_the_allow_list_still_refuses() {
+        let (port, connections, requests) = counting_server().await;
+        let mut egress = egress(&[&format!("127.0.0.1:{port}")]);
+        // Another instance's copy of the host's egress: the same pool.
+        let mut other_instance = egress.clone();
+        for _ in 0..3 {
+            assert_eq!(
+                get(&mut egress, &format!("http://127.0.0.1:{port}/"))
+                    .await
+                    .unwrap(),
+                "ok"
+            );
+            assert_eq!(
+                get(&mut other_instance, &format!("http://127.0.0.1:{port}/sts"))
+                    .await
+                    .unwrap(),
+                "ok"
+            );
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 6);
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "six requests, one connection"
+        );
+
+        // The same server under a name that is not on the list: refused
+        // before the pool is asked, so no request reaches it.
+        for url in [
+            format!("http://localhost:{port}/"),
+            format!("http://127.0.0.1:{}/", port + 1),
+        ] {
+            let refused = get(&mut egress, &url).await;
+            assert!(
+                matches!(refused, Err(HttpError::HttpRequestDenied)),
+                "{url}: {refused:?}"
+            );
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 6);
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 }

@@ -11,6 +11,7 @@
 )]
 
 mod catalogue;
+mod egress;
 mod faults;
 mod gateway;
 mod hardening;

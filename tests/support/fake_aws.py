@@ -9,12 +9,15 @@ usage: fake_aws.py PORT   (runs until standard input closes)
   POST /                      STS query API (AssumeRole), IAM query API
                               (List/Get/Put/DeleteRolePolicy)
   GET  /federation            getSigninToken
-  POST /_script/sts|signin    JSON list of {"status", "body", "delay", "size"}
+  POST /_script/sts|signin    JSON list of {"status", "body", "delay", "size",
+                              "close" (answer, then close the connection without
+                              saying so), "drop" (close it without answering)}
   POST /_iam_delays           JSON {"GetRolePolicy": seconds, ...}
   GET  /_requests             what was received
   GET  /_policies             {role: {policy name: document}}
 """
 
+import itertools
 import json
 import sys
 import threading
@@ -31,6 +34,7 @@ POLICIES = {}  # role name -> {policy name: document}
 IAM_DELAYS = {}
 IAM_LIMIT = 10240
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+CONNECTIONS = itertools.count(1)  # every request records the number of its connection
 
 
 def iam_error(status, code, message):
@@ -112,6 +116,10 @@ def assume_role_success(form):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        self.connection_number = next(CONNECTIONS)
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
@@ -146,7 +154,9 @@ class Handler(BaseHTTPRequestHandler):
     def record(self, kind, params):
         headers = {k.lower(): v for k, v in self.headers.items()}
         with LOCK:
-            RECEIVED.append({"kind": kind, "params": params, "headers": headers})
+            RECEIVED.append(
+                {"kind": kind, "params": params, "headers": headers, "connection": self.connection_number}
+            )
 
     def scripted(self, kind, default):
         with LOCK:
@@ -154,11 +164,16 @@ class Handler(BaseHTTPRequestHandler):
         if step is None:
             return self.answer(*default())
         time.sleep(step.get("delay", 0))
+        if step.get("drop"):
+            self.close_connection = True
+            return
         body = step.get("body")
         if body is None:
             _, body = default()
         body += " " * step.get("size", 0)
         self.answer(step.get("status", 200), body)
+        if step.get("close"):
+            self.close_connection = True
 
     def answer(self, status, body):
         data = body.encode()

@@ -7,6 +7,7 @@ usage: boto3_broker.py PORT STS_ENDPOINT FEDERATION_ENDPOINT RESOURCE_ROLE TARGE
 """
 
 import json
+import socket
 import sys
 import urllib.parse
 import urllib.request
@@ -15,11 +16,18 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import boto3
 
 PORT, STS, FEDERATION, RESOURCE_ROLE, TARGET_ROLE, EXTERNAL_ID = sys.argv[1:7]
-BASE = boto3.client("sts", endpoint_url=STS, region_name="us-east-1")
+# One session: its loaded service model makes a client per grant cheap (~4 ms
+# instead of ~19 ms for boto3.client()).
+SESSION = boto3.session.Session()
+BASE = SESSION.client("sts", endpoint_url=STS, region_name="us-east-1")
 
 
 class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle and the
+        # client's delayed ACK add 40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -27,7 +35,7 @@ class Handler(BaseHTTPRequestHandler):
         hop1 = BASE.assume_role(
             RoleArn=RESOURCE_ROLE, RoleSessionName="pam-broker", ExternalId=EXTERNAL_ID
         )["Credentials"]
-        chained = boto3.client(
+        chained = SESSION.client(
             "sts",
             endpoint_url=STS,
             region_name="us-east-1",

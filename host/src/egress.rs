@@ -6,11 +6,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -23,7 +23,16 @@ const POOL_MAX_IDLE_PER_HOST: usize = 64;
 /// The component's requests are form posts and GETs: kilobytes, not more.
 const MAX_REQUEST_BODY: usize = 1 << 20;
 
-type PooledClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type PlainClient = Client<HttpConnector, Full<Bytes>>;
+type TlsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The pools: plain HTTP (local endpoints, tests), and TLS, built on first
+/// use, so a call that never speaks TLS never reads the platform's roots.
+struct Pools {
+    plain: PlainClient,
+    tls: OnceLock<TlsClient>,
+    connect_timeout: Duration,
+}
 
 /// Hosts the component may reach, as `host:port` (`*.suffix` matches
 /// subdomains), and the pooled client that reaches them. Clones share both.
@@ -32,7 +41,7 @@ pub struct Egress {
     allow: Arc<Vec<String>>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
-    client: PooledClient,
+    pools: Arc<Pools>,
 }
 
 impl std::fmt::Debug for Egress {
@@ -59,7 +68,11 @@ impl Egress {
             allow: Arc::new(allow),
             connect_timeout,
             response_timeout,
-            client: pooled_client(connect_timeout),
+            pools: Arc::new(Pools {
+                plain: pooled(tcp_connector(connect_timeout)),
+                tls: OnceLock::new(),
+                connect_timeout,
+            }),
         }
     }
 
@@ -104,19 +117,32 @@ fn with_port(authority: &str, default_port: u16) -> String {
     }
 }
 
-/// HTTP/1.1 and, where the server offers it by ALPN, HTTP/2; TLS through
-/// rustls on ring with the platform's roots (and `SSL_CERT_FILE`) and
-/// webpki's. The host's connect timeout bounds every new connection.
-fn pooled_client(connect_timeout: Duration) -> PooledClient {
+impl Pools {
+    /// HTTP/1.1 and, where the server offers it by ALPN, HTTP/2, through
+    /// rustls on ring with the platform's roots (`SSL_CERT_FILE`,
+    /// `SSL_CERT_DIR` honoured) and webpki's.
+    fn tls(&self) -> &TlsClient {
+        self.tls.get_or_init(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config())
+                .https_only()
+                .enable_all_versions()
+                .wrap_connector(tcp_connector(self.connect_timeout));
+            pooled(connector)
+        })
+    }
+}
+
+/// TCP with the host's connect timeout bounding every new connection.
+fn tcp_connector(connect_timeout: Duration) -> HttpConnector {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(connect_timeout));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config())
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(tcp);
+    tcp
+}
+
+fn pooled<C: Connect + Clone>(connector: C) -> Client<C, Full<Bytes>> {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
@@ -180,9 +206,14 @@ impl WasiHttpHooks for Egress {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let options = self.clamp(options);
-        let client = self.client.clone();
+        let pools = self.pools.clone();
+        let tls = uri.scheme_str() != Some("http");
         Box::new(async move {
-            let response = send(&client, request, options).await?;
+            let response = if tls {
+                send(pools.tls(), request, options).await?
+            } else {
+                send(&pools.plain, request, options).await?
+            };
             let between_bytes = options
                 .between_bytes_timeout
                 .unwrap_or(Duration::MAX)
@@ -206,8 +237,8 @@ impl WasiHttpHooks for Egress {
 /// pooled connection the server closed just as we wrote to it is retried
 /// once on the pool's next connection: that is not an AWS failure, so the
 /// component's retry budget is not spent on it.
-async fn send(
-    client: &PooledClient,
+async fn send<C: Connect + Clone + Send + Sync + 'static>(
+    client: &Client<C, Full<Bytes>>,
     request: http::Request<WasiBody>,
     options: RequestOptions,
 ) -> Result<http::Response<hyper::body::Incoming>, HttpError> {

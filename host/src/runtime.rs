@@ -98,6 +98,10 @@ impl Runtime {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
             config.epoch_interruption(true);
         }
+        // `PAM_AWS_PROFILER=perfmap` names the component's functions for `perf`.
+        if std::env::var_os("PAM_AWS_PROFILER").is_some_and(|p| p == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = load_component(&engine, wasm)?;
 

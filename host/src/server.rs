@@ -257,11 +257,11 @@ async fn respond(
     }
     let request = match read_body(request, shared.body_timeout).await {
         Ok(request) => request,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let slot = match take_slot(&shared).await {
         Ok(slot) => slot,
-        Err(busy) => return busy,
+        Err(busy) => return *busy,
     };
     match tokio::time::timeout(shared.request_timeout, run(shared.clone(), request, slot)).await {
         Ok(Ok(response)) => response,
@@ -280,12 +280,15 @@ async fn respond(
     }
 }
 
+/// An answer given instead of running the guest (boxed: responses are large).
+type Refusal = Box<hyper::Response<HyperOutgoingBody>>;
+
 /// The whole body, at most [`MAX_BODY_BYTES`], within `limit`: a client
 /// that sends slowly holds a connection, never an instance.
 async fn read_body(
     request: hyper::Request<Incoming>,
     limit: Duration,
-) -> Result<hyper::Request<Full<Bytes>>, hyper::Response<HyperOutgoingBody>> {
+) -> Result<hyper::Request<Full<Bytes>>, Refusal> {
     let too_large = || {
         failure(
             413,
@@ -299,7 +302,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(closing(too_large()));
+        return Err(closing(too_large()).into());
     }
     let (parts, body) = request.into_parts();
     match tokio::time::timeout(limit, Limited::new(body, MAX_BODY_BYTES).collect()).await {
@@ -307,12 +310,15 @@ async fn read_body(
             parts,
             Full::new(collected.to_bytes()),
         )),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(closing(too_large())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(closing(too_large()).into())
+        }
         Ok(Err(_)) => Err(closing(failure(
             400,
             "bad_request",
             "the request body could not be read",
-        ))),
+        ))
+        .into()),
         Err(_) => Err(closing(failure(
             408,
             "request_timeout",
@@ -320,14 +326,13 @@ async fn read_body(
                 "the request body did not arrive within {}s",
                 limit.as_secs()
             ),
-        ))),
+        ))
+        .into()),
     }
 }
 
 /// A slot now, or after waiting in a bounded queue; otherwise a 503.
-async fn take_slot(
-    shared: &Shared,
-) -> Result<OwnedSemaphorePermit, hyper::Response<HyperOutgoingBody>> {
+async fn take_slot(shared: &Shared) -> Result<OwnedSemaphorePermit, Refusal> {
     if let Ok(slot) = shared.slots.clone().try_acquire_owned() {
         return Ok(slot);
     }
@@ -341,11 +346,11 @@ async fn take_slot(
     };
     let waiting = Queued::join(&shared.queued);
     if waiting.position >= shared.max_queue {
-        return Err(busy());
+        return Err(busy().into());
     }
     match tokio::time::timeout(shared.request_timeout, shared.slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => Ok(slot),
-        _ => Err(busy()),
+        _ => Err(busy().into()),
     }
 }
 

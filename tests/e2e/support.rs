@@ -661,7 +661,8 @@ impl Pam {
     }
 }
 
-/// Upstream `wasmtime` 48.0.8, as `scripts/setup --tests` installs it.
+/// Upstream `wasmtime` at the version our host embeds (Cargo.lock's), as
+/// `scripts/setup --tests` installs it.
 pub fn wasmtime_cli() -> PathBuf {
     let path = std::env::var_os("PAM_AWS_WASMTIME")
         .map(PathBuf::from)
@@ -671,7 +672,10 @@ pub fn wasmtime_cli() -> PathBuf {
                 .unwrap_or_else(|| {
                     PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
                 });
-            cache.join("pam-aws/wasmtime-48.0.8-serve/bin/wasmtime")
+            cache.join(format!(
+                "pam-aws/wasmtime-{}-serve/bin/wasmtime",
+                wasmtime_version()
+            ))
         });
     assert!(
         path.exists(),
@@ -679,4 +683,21 @@ pub fn wasmtime_cli() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The `wasmtime` crate's version in the workspace's Cargo.lock.
+fn wasmtime_version() -> String {
+    let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
+    let lock = std::fs::read_to_string(lock).expect("Cargo.lock");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasmtime\"" {
+            let version = lines.next().expect("a version line");
+            return version
+                .trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_string();
+        }
+    }
+    panic!("no wasmtime in Cargo.lock")
 }

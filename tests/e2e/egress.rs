@@ -5,6 +5,7 @@ use crate::faults::set_up;
 use crate::support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::process::Command;
 
 fn connections(requests: &[Value]) -> BTreeSet<u64> {
     requests
@@ -95,4 +96,137 @@ fn a_pooled_connection_the_server_closed_is_recovered_without_an_aws_retry() {
     let events = request("GET", &audit, Some(&admin()), None).body;
     assert_eq!(events[0]["action"], "access.grant", "{events}");
     assert_eq!(events[0]["outcome"], "success", "{events}");
+}
+
+/// nginx terminating TLS (HTTP/2 offered by ALPN too) in front of the fake,
+/// logging each request's protocol and connection number.
+struct TlsProxy {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    fn start(upstream: &str) -> TlsProxy {
+        let dir = tempfile::tempdir().unwrap();
+        test_certificates(dir.path(), "proxy");
+        let port = free_port();
+        let d = dir.path().display();
+        let config = format!(
+            "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log warn;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  log_format grants '$server_protocol $connection $request_method $uri';\n\
+               access_log {d}/access.log grants;\n  client_body_temp_path {d}/body;\n\
+               proxy_temp_path {d}/proxy;\n\
+               server {{\n    listen 127.0.0.1:{port} ssl http2;\n\
+                 ssl_certificate {d}/proxy.pem; ssl_certificate_key {d}/proxy.key;\n\
+                 location / {{ proxy_pass {upstream}; proxy_http_version 1.1; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+        let conf = dir.path().join("nginx.conf");
+        let error_log = dir.path().join("error.log");
+        // Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(&error_log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx (scripts/setup --tests installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        TlsProxy { child, port, dir }
+    }
+
+    /// `(protocol, connection)` of every request so far.
+    fn log(&self) -> Vec<(String, String)> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .map(|line| {
+                let mut fields = line.split(' ');
+                let protocol = fields.next().unwrap_or_default().to_string();
+                (protocol, fields.next().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        // SIGTERM, so the master stops its worker too (SIGKILL would orphan it).
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots() {
+    let fake = FakeAws::start();
+    let proxy = TlsProxy::start(&fake.url);
+    let https = format!("https://127.0.0.1:{}", proxy.port);
+    let ca = proxy.dir.path().join("ca.pem").display().to_string();
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), "AKIDFAKE".to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            "fake-secret".to_string(),
+        ),
+        // Our CA, trusted as a platform root (webpki's roots do not know it).
+        ("SSL_CERT_FILE".to_string(), ca),
+    ];
+    let mut pam = Pam::configured(&https, &format!("{https}/federation"), "us-east-1", "", env);
+    pam.set_env("SSL_CERT_DIR", "/nonexistent");
+    pam.json(&[
+        "resource",
+        "create",
+        "--name",
+        "f",
+        "--role-arn",
+        crate::faults::RESOURCE_ROLE,
+    ]);
+    pam.json(&[
+        "account",
+        "create",
+        "--resource",
+        "f",
+        "--name",
+        "a",
+        "--role-arn",
+        crate::faults::TARGET_ROLE,
+        "--duration",
+        "15m",
+    ]);
+    let before = proxy.log().len();
+    let grant = pam.json(&["access", "f/a", "--user", ALICE]);
+    assert_eq!(grant["session"]["status"], "active", "{grant}");
+    let requests = proxy.log().split_off(before);
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(
+        requests.iter().all(|(protocol, _)| protocol == "HTTP/1.1"),
+        "{requests:?}"
+    );
+    let used: BTreeSet<_> = requests.iter().map(|(_, connection)| connection).collect();
+    assert_eq!(
+        used.len(),
+        1,
+        "hop 1, hop 2 and the token on one connection: {requests:?}"
+    );
+
+    // Without our CA the same call is refused as a TLS failure, nothing granted.
+    pam.set_env("SSL_CERT_FILE", "/nonexistent");
+    let refused = pam.run(&["access", "f/a", "--user", ALICE, "--json"]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert_eq!(proxy.log().len(), before + 3, "no request got through");
 }

@@ -352,64 +352,8 @@ fn replicas_on_one_redis_share_one_state_and_ride_out_a_restart() {
 #[test]
 fn a_tls_redis_is_reached_with_rediss() {
     let certs = tempfile::tempdir().unwrap();
+    test_certificates(certs.path(), "redis");
     let path = |name: &str| certs.path().join(name).display().to_string();
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=pam-e2e-ca",
-        "-keyout",
-        &path("ca.key"),
-        "-out",
-        &path("ca.pem"),
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &path("redis.key"),
-        "-out",
-        &path("redis.csr"),
-    ]);
-    std::fs::write(
-        certs.path().join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &path("redis.csr"),
-        "-CA",
-        &path("ca.pem"),
-        "-CAkey",
-        &path("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &path("ext.cnf"),
-        "-out",
-        &path("redis.pem"),
-    ]);
     let redis = RedisServer::launch(&[
         "--port",
         "0",

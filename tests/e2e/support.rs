@@ -701,3 +701,67 @@ fn wasmtime_version() -> String {
     }
     panic!("no wasmtime in Cargo.lock")
 }
+
+/// A CA of our own (`ca.pem`) and a certificate for 127.0.0.1 it signed
+/// (`NAME.pem`, key `NAME.key`), written into `dir` with openssl.
+pub fn test_certificates(dir: &Path, name: &str) {
+    let path = |file: &str| dir.join(file).display().to_string();
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=pam-e2e-ca",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &path(&key),
+        "-out",
+        &path(&csr),
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path(&csr),
+        "-CA",
+        &path("ca.pem"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("ext.cnf"),
+        "-out",
+        &path(&pem),
+    ]);
+}

@@ -188,26 +188,7 @@ fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots()
     ];
     let mut pam = Pam::configured(&https, &format!("{https}/federation"), "us-east-1", "", env);
     pam.set_env("SSL_CERT_DIR", "/nonexistent");
-    pam.json(&[
-        "resource",
-        "create",
-        "--name",
-        "f",
-        "--role-arn",
-        crate::faults::RESOURCE_ROLE,
-    ]);
-    pam.json(&[
-        "account",
-        "create",
-        "--resource",
-        "f",
-        "--name",
-        "a",
-        "--role-arn",
-        crate::faults::TARGET_ROLE,
-        "--duration",
-        "15m",
-    ]);
+    crate::faults::create_resource_and_account(&pam);
     let before = proxy.log().len();
     let grant = pam.json(&["access", "f/a", "--user", ALICE]);
     assert_eq!(grant["session"]["status"], "active", "{grant}");

@@ -11,6 +11,12 @@ pub const TARGET_ROLE: &str = "arn:aws:iam::123456789012:role/PamTarget";
 pub fn set_up(extra: &str) -> (FakeAws, Pam) {
     let fake = FakeAws::start();
     let pam = fake.pam(extra);
+    create_resource_and_account(&pam);
+    (fake, pam)
+}
+
+/// Resource `f` and its account `a`, through `pam`'s endpoints.
+pub fn create_resource_and_account(pam: &Pam) {
     pam.json(&[
         "resource",
         "create",
@@ -19,8 +25,7 @@ pub fn set_up(extra: &str) -> (FakeAws, Pam) {
         "--role-arn",
         RESOURCE_ROLE,
     ]);
-    create_account(&pam, "f");
-    (fake, pam)
+    create_account(pam, "f");
 }
 
 fn create_account(pam: &Pam, resource: &str) {

@@ -49,6 +49,8 @@ fn main() {
     ] {
         command.env_remove(var);
     }
+    // The linker stops at the core module: it is optimised below, then made a component.
+    command.env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=--skip-wit-component");
     let status = command.status().expect("running cargo to build the plugin");
     assert!(
         status.success(),
@@ -58,7 +60,13 @@ fn main() {
         .join("wasm32-wasip2")
         .join("plugin")
         .join("pam_aws_plugin.wasm");
-    let wasm = std::fs::read(&built).expect("reading the plugin component");
+    let core = optimise(&built, &out_dir);
+    let wasm = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .expect("reading the plugin's core module")
+        .validate(true)
+        .encode()
+        .expect("making the plugin a component");
     std::fs::write(out_dir.join("pam_aws_plugin.wasm"), &wasm)
         .expect("copying the plugin component");
     // Its digest, so a CLI call finds the compiled code without hashing 2 MB first.
@@ -68,4 +76,40 @@ fn main() {
         .collect();
     std::fs::write(out_dir.join("pam_aws_plugin.sha256"), digest)
         .expect("writing the plugin digest");
+}
+
+/// Runs binaryen's `wasm-opt -Oz` on the core module (about a sixth smaller
+/// than LLVM's `opt-level = "s"` alone). Without `wasm-opt` (`scripts/setup`
+/// installs it) the component still builds, larger, with a warning.
+fn optimise(core: &std::path::Path, out_dir: &std::path::Path) -> Vec<u8> {
+    println!("cargo:rerun-if-env-changed=WASM_OPT");
+    let wasm_opt = std::env::var_os("WASM_OPT").unwrap_or_else(|| "wasm-opt".into());
+    let optimised = out_dir.join("pam_aws_plugin.opt.wasm");
+    let ran = Command::new(&wasm_opt)
+        .arg("-Oz")
+        // The features the wasm32-wasip2 target enables.
+        .args([
+            "--enable-bulk-memory",
+            "--enable-mutable-globals",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ])
+        .arg(core)
+        .arg("-o")
+        .arg(&optimised)
+        .status();
+    match ran {
+        Ok(status) if status.success() => {
+            std::fs::read(&optimised).expect("reading the optimised plugin")
+        }
+        Ok(status) => panic!("wasm-opt failed on the plugin ({status})"),
+        Err(e) => {
+            println!(
+                "cargo:warning=wasm-opt not found ({e}): the component is built unoptimised and larger; scripts/setup installs binaryen"
+            );
+            std::fs::read(core).expect("reading the plugin's core module")
+        }
+    }
 }

@@ -5,8 +5,8 @@
 use crate::error::Result;
 use crate::model::{Error, Hop};
 use crate::query::{self, Endpoint};
+use crate::xml::Document;
 use aws_credential_types::Credentials;
-use serde::Deserialize;
 use std::time::SystemTime;
 
 /// A call about one named inline policy of a role that carries nothing else.
@@ -48,28 +48,22 @@ pub fn put_role_policy(
     query::request(query::IAM, endpoint, signer, "PutRolePolicy", &params, now)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GetRolePolicyResponse {
-    get_role_policy_result: GetRolePolicyResult,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GetRolePolicyResult {
-    policy_document: String,
-}
-
 /// The current document, `None` when the role has no such policy yet.
 pub fn read_get_role_policy(role_arn: &str, status: u16, body: &[u8]) -> Result<Option<String>> {
-    let response: GetRolePolicyResponse =
-        match query::read_answer(Hop::Revocation, "GetRolePolicy", role_arn, status, body) {
-            Ok(response) => response,
-            Err(Error::Aws(e)) if e.code == "NoSuchEntity" => return Ok(None),
-            Err(other) => return Err(other),
-        };
+    let read = |doc: &Document| doc.require("GetRolePolicyResult/PolicyDocument");
+    let encoded = match query::read_answer(
+        Hop::Revocation,
+        "GetRolePolicy",
+        role_arn,
+        status,
+        body,
+        read,
+    ) {
+        Ok(encoded) => encoded,
+        Err(Error::Aws(e)) if e.code == "NoSuchEntity" => return Ok(None),
+        Err(other) => return Err(other),
+    };
     // IAM returns the document URL-encoded.
-    let encoded = response.get_role_policy_result.policy_document;
     let decoded = form_urlencoded::parse(format!("d={encoded}").as_bytes())
         .next()
         .map(|(_, value)| value.into_owned())
@@ -96,28 +90,6 @@ pub fn list_role_policies(
     )
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListRolePoliciesResponse {
-    list_role_policies_result: ListRolePoliciesResult,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListRolePoliciesResult {
-    #[serde(default)]
-    policy_names: PolicyNames,
-    #[serde(default)]
-    is_truncated: bool,
-    marker: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct PolicyNames {
-    #[serde(default)]
-    member: Vec<String>,
-}
-
 /// One page of a role's inline policy names, and the marker of the next.
 pub struct PolicyNamesPage {
     pub names: Vec<String>,
@@ -129,13 +101,24 @@ pub fn read_list_role_policies(
     status: u16,
     body: &[u8],
 ) -> Result<PolicyNamesPage> {
-    let response: ListRolePoliciesResponse =
-        query::read_answer(Hop::Revocation, "ListRolePolicies", role_arn, status, body)?;
-    let result = response.list_role_policies_result;
-    Ok(PolicyNamesPage {
-        names: result.policy_names.member,
-        next: result.marker.filter(|_| result.is_truncated),
-    })
+    query::read_answer(
+        Hop::Revocation,
+        "ListRolePolicies",
+        role_arn,
+        status,
+        body,
+        |doc| {
+            let result = |name: &str| doc.get(&format!("ListRolePoliciesResult/{name}"));
+            let truncated = result("IsTruncated").is_some_and(|text| text == "true");
+            Ok(PolicyNamesPage {
+                names: doc
+                    .all("ListRolePoliciesResult/PolicyNames/member")
+                    .map(str::to_string)
+                    .collect(),
+                next: result("Marker").filter(|_| truncated).map(str::to_string),
+            })
+        },
+    )
 }
 
 /// A write's answer: nothing but success or an error.

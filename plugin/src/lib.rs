@@ -29,6 +29,7 @@ pub mod settings;
 pub mod store;
 pub mod sts;
 pub mod validate;
+pub mod xml;
 
 #[cfg(test)]
 mod testing;

@@ -4,12 +4,11 @@
 
 use crate::error::{Result, config, upstream};
 use crate::model::{AwsError, Error, Hop};
+use crate::xml::Document;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use std::time::SystemTime;
 
 /// Where STS is reached and which region signs for it.
@@ -127,76 +126,57 @@ pub fn sign_request(
     Ok(())
 }
 
-/// AWS answers `<ErrorResponse><Error>…`; some implementations (moto's
-/// auth layer) wrap it as `<Errors><Error>…`, which botocore accepts too.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorResponse {
-    error: Option<ErrorDetail>,
-    errors: Option<WrappedError>,
-    request_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct WrappedError {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorDetail {
-    code: String,
-    message: Option<String>,
-}
-
-/// A `200` answer's result document as `T`, anything else as the typed
-/// AWS error (`role_arn` goes into its hint). `action` names the call in
-/// the message about a malformed body.
-pub fn read_answer<T: DeserializeOwned>(
+/// A `200` answer's document, anything else as the typed AWS error
+/// (`role_arn` goes into its hint). `action` names the call in the message
+/// about a malformed body; `read` takes the fields the call needs.
+pub fn read_answer<T>(
     hop: Hop,
     action: &str,
     role_arn: &str,
     status: u16,
     body: &[u8],
+    read: impl FnOnce(&Document) -> std::result::Result<T, String>,
 ) -> Result<T> {
     let text = std::str::from_utf8(body)
         .map_err(|_| upstream(format!("{hop}: AWS answered with a body that is not UTF-8")))?;
     if status != 200 {
         return Err(read_error_response(hop, role_arn, status, text));
     }
-    quick_xml::de::from_str(text).map_err(|e| {
-        upstream(format!(
-            "{hop}: AWS answered 200 with a malformed {action} response ({e})"
-        ))
-    })
+    Document::parse(text)
+        .and_then(|doc| read(&doc))
+        .map_err(|e| {
+            upstream(format!(
+                "{hop}: AWS answered 200 with a malformed {action} response ({e})"
+            ))
+        })
 }
 
-/// An AWS query-protocol error document (STS and IAM share it) as a typed error.
+/// An AWS query-protocol error document (STS and IAM share it) as a typed
+/// error. AWS answers `<ErrorResponse><Error>…`; some implementations
+/// (moto's auth layer) wrap it as `<Errors><Error>…`, which botocore accepts too.
 pub fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
-    let parsed = quick_xml::de::from_str::<ErrorResponse>(text)
-        .ok()
-        .and_then(|response| {
-            Some((
-                response.error.or(response.errors.map(|e| e.error))?,
-                response.request_id,
-            ))
-        });
-    match parsed {
-        Some((error, request_id)) => {
-            let code = error.code;
-            let message = error.message.unwrap_or_default();
-            let hint = diagnose(hop, &code, &message, role_arn);
+    let doc = Document::parse(text).ok();
+    let code = doc
+        .as_ref()
+        .and_then(|doc| doc.get("Error/Code").or(doc.get("Errors/Error/Code")));
+    match (&doc, code) {
+        (Some(doc), Some(code)) => {
+            let message = doc
+                .get("Error/Message")
+                .or(doc.get("Errors/Error/Message"))
+                .unwrap_or_default()
+                .to_string();
+            let hint = diagnose(hop, code, &message, role_arn);
             Error::Aws(AwsError {
                 hop,
                 status,
-                code,
+                code: code.to_string(),
                 message,
-                request_id,
+                request_id: doc.get("RequestId").map(str::to_string),
                 hint,
             })
         }
-        None => upstream(format!(
+        _ => upstream(format!(
             "{hop}: AWS answered HTTP {status} without an error document"
         )),
     }

@@ -5,7 +5,6 @@ use crate::error::Result;
 use crate::model::Hop;
 use crate::query::{self, Endpoint};
 use aws_credential_types::Credentials;
-use serde::Deserialize;
 use std::time::SystemTime;
 
 /// The parameters of one AssumeRole call.
@@ -49,42 +48,6 @@ pub fn assume_role_request(
     query::request(query::STS, endpoint, signer, "AssumeRole", &params, now)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AssumeRoleResponse {
-    assume_role_result: AssumeRoleResult,
-    response_metadata: ResponseMetadata,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AssumeRoleResult {
-    assumed_role_user: AssumedRoleUser,
-    credentials: XmlCredentials,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AssumedRoleUser {
-    arn: String,
-    assumed_role_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct XmlCredentials {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: String,
-    expiration: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ResponseMetadata {
-    request_id: String,
-}
-
 /// Turns STS's answer into the assumed role, or the typed AWS error.
 pub fn read_assume_role_response(
     hop: Hop,
@@ -92,22 +55,22 @@ pub fn read_assume_role_response(
     status: u16,
     body: &[u8],
 ) -> Result<AssumedRole> {
-    let response: AssumeRoleResponse =
-        query::read_answer(hop, "AssumeRole", role_arn, status, body)?;
-    let result = response.assume_role_result;
-    let credentials = Credentials::new(
-        result.credentials.access_key_id,
-        result.credentials.secret_access_key,
-        Some(result.credentials.session_token),
-        None,
-        "sts-assume-role",
-    );
-    Ok(AssumedRole {
-        credentials,
-        arn: result.assumed_role_user.arn,
-        assumed_role_id: result.assumed_role_user.assumed_role_id,
-        expiration: result.credentials.expiration,
-        request_id: response.response_metadata.request_id,
+    query::read_answer(hop, "AssumeRole", role_arn, status, body, |doc| {
+        let field = |name: &str| doc.require(&format!("AssumeRoleResult/{name}"));
+        let credentials = Credentials::new(
+            field("Credentials/AccessKeyId")?,
+            field("Credentials/SecretAccessKey")?,
+            Some(field("Credentials/SessionToken")?),
+            None,
+            "sts-assume-role",
+        );
+        Ok(AssumedRole {
+            credentials,
+            arn: field("AssumedRoleUser/Arn")?,
+            assumed_role_id: field("AssumedRoleUser/AssumedRoleId")?,
+            expiration: field("Credentials/Expiration")?,
+            request_id: doc.require("ResponseMetadata/RequestId")?,
+        })
     })
 }
 

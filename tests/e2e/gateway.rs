@@ -196,6 +196,24 @@ fn pam_aws_serve_grants_allowed_users_refuses_the_rest_and_logs_each_request() {
     }
 }
 
+/// What `pam-aws component --out` may weigh: the target is 1,000,000
+/// bytes; this cap holds what we reach (README, Performance) so that growth is
+/// noticed. Without binaryen's `wasm-opt` (`scripts/setup`) it is exceeded.
+const COMPONENT_SIZE_CAP: u64 = 1_160_000;
+
+#[test]
+fn the_written_component_stays_under_its_size_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("pam-aws-console.wasm");
+    let written = Pam::new().json(&["component", "--out", wasm.to_str().unwrap()]);
+    let bytes = std::fs::metadata(&wasm).unwrap().len();
+    assert_eq!(written["bytes"], bytes, "the reported size is the file's");
+    assert!(
+        bytes <= COMPONENT_SIZE_CAP,
+        "the component is {bytes} bytes, over the cap of {COMPONENT_SIZE_CAP} (is wasm-opt installed?)"
+    );
+}
+
 #[test]
 fn the_written_component_runs_under_upstream_wasmtime_serve() {
     let w = world();

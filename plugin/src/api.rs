@@ -3,6 +3,7 @@
 //! moves bytes between `wasi:http` and [`handle`].
 
 use crate::broker::Broker;
+use crate::console::{self, Asset, Content};
 use crate::error::{Result, invalid};
 use crate::identity::{Auth, Identity, Unauthenticated};
 use crate::model::{AccessRequest, Account, Error, NewAccount, NewResource};
@@ -82,9 +83,11 @@ pub struct Request {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    /// Headers besides `content-type: application/json` and `cache-control`.
+    /// Headers besides `content-type` and the default `cache-control`.
     pub headers: Vec<(&'static str, String)>,
     pub body: Value,
+    /// A console page or asset, sent instead of the JSON `body`.
+    pub content: Option<Content>,
 }
 
 impl Response {
@@ -93,7 +96,23 @@ impl Response {
             status,
             headers: Vec::new(),
             body,
+            content: None,
         }
+    }
+
+    /// A console body, with the headers that keep it to this origin.
+    fn console(status: u16, content: Content, cache_control: &str) -> Response {
+        let mut response = Response::json(status, Value::Null);
+        response.content = Some(content);
+        response.headers.extend([
+            (
+                "content-security-policy",
+                console::CONTENT_SECURITY_POLICY.to_string(),
+            ),
+            ("x-frame-options", "DENY".to_string()),
+            ("cache-control", cache_control.to_string()),
+        ]);
+        response
     }
 
     /// An error not from the broker: 401, 404, 405, 413, 415.
@@ -129,7 +148,37 @@ pub fn handle<P: Platform>(
         })
         .collect();
     if candidates.is_empty() {
-        return Response::failure(404, "not_found", format!("no route {}", request.path));
+        return match Asset::for_path(&request.path) {
+            Some(asset) if matches!(request.method, Method::GET | Method::HEAD) => {
+                match identify(&platform, &request) {
+                    Ok(caller) => {
+                        Response::console(200, asset.content(&caller), asset.cache_control())
+                    }
+                    Err(refused) => {
+                        let why = refused
+                            .body
+                            .pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        Response::console(
+                            refused.status,
+                            console::refusal(refused.status, why),
+                            "no-store",
+                        )
+                    }
+                }
+            }
+            Some(_) => {
+                let mut response = Response::failure(
+                    405,
+                    "method_not_allowed",
+                    format!("{} takes GET, HEAD", request.path),
+                );
+                response.headers.push(("allow", "GET, HEAD".to_string()));
+                response
+            }
+            None => Response::failure(404, "not_found", format!("no route {}", request.path)),
+        };
     }
     let Some((_, route, params)) = candidates
         .iter()
@@ -148,28 +197,19 @@ pub fn handle<P: Platform>(
     if route == Route::Health {
         return Response::json(200, json!({"status": "ok"}));
     }
-    let auth = match Auth::load(&platform) {
-        Ok(auth) => auth,
-        Err(e) => return Response::error(&e),
-    };
-    if let Some(header) = auth.repeated_header(&request.headers) {
+    // A page on another site may not make a signed-in browser change anything.
+    if !matches!(request.method, Method::GET | Method::HEAD)
+        && let Some(why) = console::cross_site(&request.headers)
+    {
         return Response::failure(
-            400,
-            "bad_request",
-            format!("the {header} header must be sent once"),
+            403,
+            "forbidden",
+            format!("cross-site request refused: {why}"),
         );
     }
-    let caller = match auth.authenticate(&request.headers) {
+    let caller = match identify(&platform, &request) {
         Ok(caller) => caller,
-        Err(Unauthenticated(why)) => {
-            let mut response = Response::failure(401, "unauthenticated", why);
-            if auth.wants_bearer_token() {
-                response
-                    .headers
-                    .push(("www-authenticate", "Bearer realm=\"pam-aws\"".to_string()));
-            }
-            return response;
-        }
+        Err(refused) => return refused,
     };
     request.body = match read_body() {
         Ok(body) => body,
@@ -190,6 +230,31 @@ pub fn handle<P: Platform>(
         Err(Failure::Broker(e)) => Response::error(&e),
         Err(Failure::Http(response)) => response,
     }
+}
+
+/// The caller, as the configured `auth-mode` says; a refusal is the response.
+fn identify<P: Platform>(
+    platform: &P,
+    request: &Request,
+) -> std::result::Result<Identity, Response> {
+    let auth = Auth::load(platform).map_err(|e| Response::error(&e))?;
+    if let Some(header) = auth.repeated_header(&request.headers) {
+        return Err(Response::failure(
+            400,
+            "bad_request",
+            format!("the {header} header must be sent once"),
+        ));
+    }
+    auth.authenticate(&request.headers)
+        .map_err(|Unauthenticated(why)| {
+            let mut response = Response::failure(401, "unauthenticated", why);
+            if auth.wants_bearer_token() {
+                response
+                    .headers
+                    .push(("www-authenticate", "Bearer realm=\"pam-aws\"".to_string()));
+            }
+            response
+        })
 }
 
 /// `pattern`'s `{…}` segments captured from `path`, if it matches.
@@ -569,6 +634,18 @@ mod tests {
         who: Option<(&str, &str)>,
         body: &str,
     ) -> Response {
+        call_with(fake, method, target, who, body, &[])
+    }
+
+    /// `call` with more headers, as a browser would add them.
+    fn call_with(
+        fake: &Fake,
+        method: &str,
+        target: &str,
+        who: Option<(&str, &str)>,
+        body: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Response {
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (target.to_string(), None),
@@ -581,6 +658,9 @@ mod tests {
         }
         if !body.is_empty() {
             headers.insert("content-type", "application/json".parse().unwrap());
+        }
+        for (name, value) in extra {
+            headers.insert(*name, value.parse().unwrap());
         }
         let request = Request {
             method: method.parse().unwrap(),
@@ -775,10 +855,112 @@ mod tests {
         );
     }
 
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        response
+            .headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(response: &Response) -> (&'static str, String) {
+        let content = response.content.as_ref().expect("a console body");
+        (
+            content.content_type,
+            String::from_utf8(content.bytes.clone()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_console_is_served_with_the_callers_identity_and_strict_headers() {
+        let fake = host();
+        for (who, admin) in [(ALICE, "false"), (ADMIN, "true")] {
+            // Any path outside the API is the page, which routes by its fragment.
+            for path in ["/", "/sessions"] {
+                let page = call(&fake, "GET", path, who, "");
+                assert_eq!(page.status, 200);
+                let (content_type, html) = text(&page);
+                assert_eq!(content_type, "text/html; charset=utf-8");
+                assert!(html.contains(&format!("data-admin=\"{admin}\"")), "{html}");
+                assert!(html.contains(&format!("data-user=\"{}\"", who.unwrap().0)));
+                assert_eq!(header(&page, "cache-control"), Some("no-store"));
+                let csp = header(&page, "content-security-policy").unwrap();
+                assert!(csp.starts_with("default-src 'self'") && !csp.contains("unsafe-inline"));
+            }
+        }
+        let script = call(&fake, "GET", "/assets/console.js", ALICE, "");
+        assert_eq!(script.status, 200);
+        assert_eq!(text(&script).0, "text/javascript; charset=utf-8");
+        assert_eq!(
+            header(&script, "cache-control"),
+            Some("private, max-age=300")
+        );
+        assert_eq!(
+            text(&call(&fake, "GET", "/assets/console.css", ALICE, "")).0,
+            "text/css; charset=utf-8"
+        );
+        // Identity exactly as for the API: none, no page; the reason shown as text.
+        let anonymous = call(&fake, "GET", "/", None, "");
+        assert_eq!(anonymous.status, 401);
+        let (content_type, html) = text(&anonymous);
+        assert_eq!(content_type, "text/html; charset=utf-8");
+        assert!(
+            html.contains("Not signed in") && !html.contains("data-user"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn changes_from_another_site_are_refused_and_change_nothing() {
+        let fake = host();
+        let body = json!({"name": "web", "role_arn": crate::testing::RESOURCE_ROLE}).to_string();
+        let body = body.as_str();
+        let before = fake.kv.borrow().len();
+        for headers in [
+            &[("sec-fetch-site", "cross-site")][..],
+            &[("sec-fetch-site", "same-site")][..],
+            &[
+                ("host", "pam.example.com"),
+                ("origin", "https://evil.example"),
+            ][..],
+        ] {
+            let refused = call_with(&fake, "POST", "/v1/resources", ADMIN, body, headers);
+            assert_eq!(refused.status, 403, "{headers:?}");
+            assert!(
+                refused.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cross-site")
+            );
+            let revoke = call_with(&fake, "POST", "/v1/sessions/x/revoke", ADMIN, "", headers);
+            assert_eq!(revoke.status, 403);
+        }
+        assert_eq!(fake.kv.borrow().len(), before, "nothing was stored");
+        // Reading is not a change; our own page and non-browsers pass.
+        let read = call_with(
+            &fake,
+            "GET",
+            "/v1/resources",
+            ADMIN,
+            "",
+            &[("sec-fetch-site", "cross-site")],
+        );
+        assert_eq!(read.status, 200);
+        let ours = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://pam.example.com"),
+        ];
+        fake.answers.borrow_mut().push_back(hop1_answer());
+        let created = call_with(&fake, "POST", "/v1/resources", ADMIN, body, &ours);
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+
     #[test]
     fn unknown_routes_and_methods_are_404_and_405() {
         let fake = host();
-        assert_eq!(status(&fake, "GET", "/v2/nothing", ADMIN), 404);
+        assert_eq!(status(&fake, "GET", "/v1/nothing", ADMIN), 404);
+        assert_eq!(status(&fake, "GET", "/assets/nothing.js", ADMIN), 404);
+        assert_eq!(status(&fake, "POST", "/", ADMIN), 405);
         let wrong = call(&fake, "PUT", "/v1/resources/prod", ADMIN, "");
         assert_eq!(wrong.status, 405);
         assert!(

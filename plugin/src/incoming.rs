@@ -52,6 +52,14 @@ fn read_head(request: &IncomingRequest) -> Result<api::Request, Response> {
             headers.append(name, value);
         }
     }
+    // HTTP/2 carries the host as the authority: cross-site checks compare with it.
+    if !headers.contains_key(http::header::HOST)
+        && let Some(host) = request
+            .authority()
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        headers.insert(http::header::HOST, host);
+    }
     Ok(api::Request {
         method,
         path,
@@ -76,13 +84,28 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
 }
 
 fn send_response(out: ResponseOutparam, response: &Response) {
-    let body = serde_json::to_vec(&response.body).unwrap_or_default();
+    let (content_type, body) = match &response.content {
+        Some(content) => (content.content_type, content.bytes.clone()),
+        None => (
+            "application/json",
+            serde_json::to_vec(&response.body).unwrap_or_default(),
+        ),
+    };
     let mut headers: Vec<(String, Vec<u8>)> = vec![
-        ("content-type".into(), b"application/json".to_vec()),
+        ("content-type".into(), content_type.as_bytes().to_vec()),
         ("content-length".into(), body.len().to_string().into_bytes()),
-        // Grants carry a sign-in token: never cached on the way.
-        ("cache-control".into(), b"no-store".to_vec()),
+        ("x-content-type-options".into(), b"nosniff".to_vec()),
+        // A sign-in URL must never leave in a Referer.
+        ("referrer-policy".into(), b"no-referrer".to_vec()),
     ];
+    if !response
+        .headers
+        .iter()
+        .any(|(name, _)| *name == "cache-control")
+    {
+        // Grants carry a sign-in token: never cached on the way.
+        headers.push(("cache-control".into(), b"no-store".to_vec()));
+    }
     for (name, value) in &response.headers {
         headers.push((name.to_string(), value.clone().into_bytes()));
     }

@@ -8,6 +8,7 @@ mod bindings;
 pub mod broker;
 pub mod catalog;
 pub mod clock;
+pub mod console;
 pub mod directory;
 pub mod entries;
 pub mod error;

@@ -453,7 +453,7 @@ fn http_cases() -> Vec<HttpCase> {
             "POST",
             "/v1/sessions/0193aaaa-0000-7000-8000-000000000000/revoke",
         ),
-        ("GET", "/v2/anything"),
+        ("GET", "/v1/anything"),
         ("GET", "/v1/resources/f/accounts/a/b/c"),
     ] {
         cases.push((method, path.into(), admin, String::new(), 404, "no"));

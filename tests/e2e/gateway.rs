@@ -197,9 +197,10 @@ fn pam_aws_serve_grants_allowed_users_refuses_the_rest_and_logs_each_request() {
 }
 
 /// What `pam-aws component --out` may weigh: the target is 1,000,000
-/// bytes; this cap holds what we reach (README, Performance) so that growth is
-/// noticed. Without binaryen's `wasm-opt` (`scripts/setup`) it is exceeded.
-const COMPONENT_SIZE_CAP: u64 = 1_160_000;
+/// bytes; this cap holds what we reach (README, Performance: 1,173,684 with
+/// the web console) so that growth is noticed. Without binaryen's `wasm-opt`
+/// (`scripts/setup`) it is exceeded.
+const COMPONENT_SIZE_CAP: u64 = 1_190_000;
 
 #[test]
 fn the_written_component_stays_under_its_size_cap() {
@@ -267,6 +268,19 @@ fn the_written_component_runs_under_upstream_wasmtime_serve() {
     let denied = request("POST", &access, Some(&token(BOB, &[], 300)), None);
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(request("POST", &access, None, None).status, 401);
+
+    // The web console comes with it: the page loads in a browser and lists the catalog.
+    let base = format!("http://127.0.0.1:{port}");
+    let user = token(ALICE, &[], 300);
+    crate::console::browser(&[
+        "load",
+        "--upstream",
+        &base,
+        "--user-token",
+        &user,
+        "--resource",
+        "prod",
+    ]);
 }
 
 /// schemathesis generates requests from docs/openapi.json and checks every

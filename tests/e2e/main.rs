@@ -11,6 +11,7 @@
 )]
 
 mod catalogue;
+mod console;
 mod egress;
 mod faults;
 mod gateway;

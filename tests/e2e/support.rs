@@ -37,7 +37,7 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let python = std::env::var_os("PAM_AWS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));

@@ -5,7 +5,8 @@ every request so tests can see what was sent.
 
 usage: fake_signin.py PORT [--until-stdin-closes]
   GET /federation?Action=getSigninToken&Session=…  -> {"SigninToken": "…"}
-  GET /_requests                                   -> the recorded requests
+  GET /federation?Action=login&…                   -> a page (where console URLs land)
+  GET /_requests                                   -> the recorded requests (with Referer)
 """
 
 import json
@@ -23,7 +24,10 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/_requests":
             return self.answer(200, RECORDED)
-        RECORDED.append({"path": url.path, "query": query})
+        RECORDED.append({"path": url.path, "query": query, "referer": self.headers.get("Referer")})
+        if url.path == "/federation" and query.get("Action") == "login":
+            # Where a console URL lands: a page, as AWS's would be.
+            return self.page("<!doctype html><title>AWS console (fake)</title><h1>Signed in</h1>")
         if url.path != "/federation" or query.get("Action") != "getSigninToken":
             return self.answer(400, {"error": "unsupported request"})
         if "SessionDuration" in query:
@@ -40,6 +44,14 @@ class Handler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def page(self, html: str) -> None:
+        data = html.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -267,7 +267,7 @@ async function showSessions(pageUrl, section) {
       el('td', { text: session.user }),
       el('td', { text: `${session.resource}/${session.account}` }),
       el('td', { text: when(session.created_at) }),
-      el('td', { text: `${when(session.expires_at)} (${timeLeft(session.expires_at)})` }),
+      el('td', { text: session.status === 'active' ? `${when(session.expires_at)} (${timeLeft(session.expires_at)})` : when(session.expires_at) }),
       status, action);
   });
   const existing = section.querySelector('tbody');

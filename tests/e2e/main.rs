@@ -13,6 +13,7 @@
 mod catalogue;
 mod console;
 mod egress;
+mod embedding;
 mod faults;
 mod gateway;
 mod hardening;

@@ -16,6 +16,8 @@ pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
 /// The user of the output-shape tests (their revocation denies nobody else).
 pub const CAROL: &str = "carol@example.com";
+/// The user of the embedding tests (Node, Python).
+pub const EMBEDDED_USER: &str = "embedded@example.com";
 /// Longer than a role session name may be: gets a prefix and a hash.
 /// Users whose sessions the parallel revocation test revokes at once.
 pub const PARALLEL_USERS: [&str; 8] = [
@@ -139,6 +141,7 @@ pub fn world() -> &'static World {
             ALICE,
             BOB,
             CAROL,
+            EMBEDDED_USER,
             hashed.as_str(),
         ];
         let mut args = vec![moto.as_str(), EXTERNAL_ID];

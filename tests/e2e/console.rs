@@ -30,22 +30,17 @@ pub fn browser(args: &[&str]) {
 #[test]
 fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_browser() {
     let w = world();
-    // Revocation writes through IAM: moto's.
-    let pam = Pam::with_config(&format!(
-        "iam_endpoint = \"{}\"\n{}",
-        w.moto,
-        jwt_auth_config()
-    ));
+    let pam = jwt_gateway();
     let server = pam.serve();
     let (admin, user) = (
         token(ADMIN, &["pam-admins"], 3600),
-        token(ALICE, &["dev"], 3600),
+        token(BROWSER_USER, &["dev"], 3600),
     );
     // `PAM_AWS_SCREENSHOTS=docs/console` refreshes the README's pictures.
     let screenshots = std::env::var("PAM_AWS_SCREENSHOTS")
         .map(|dir| root().join(dir))
         .unwrap_or_else(|_| pam.dir.path().join("screenshots"));
-    let before = assumed(&w.target_role, ALICE).len();
+    let before = assumed(&w.target_role, BROWSER_USER).len();
     browser(&[
         "flow",
         "--upstream",
@@ -55,7 +50,7 @@ fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_b
         "--user-token",
         &user,
         "--user",
-        ALICE,
+        BROWSER_USER,
         "--resource-role",
         &w.resource_role,
         "--target-role",
@@ -65,8 +60,8 @@ fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_b
         "--screenshots",
         screenshots.to_str().unwrap(),
     ]);
-    // The click reached AWS as the user: hop 2 with her email as session name.
-    assert_eq!(assumed(&w.target_role, ALICE).len(), before + 1);
+    // The click reached AWS as the user: hop 2 with their email as session name.
+    assert_eq!(assumed(&w.target_role, BROWSER_USER).len(), before + 1);
     // The console URL was opened with no Referer naming the page.
     let landings: Vec<_> = signin_requests()
         .into_iter()
@@ -77,7 +72,7 @@ fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_b
         .expect("the new tab reached the sign-in URL");
     assert!(landing["referer"].is_null(), "{landing}");
     // What the page showed is what was stored: the revocation and the grant.
-    let sessions = pam.json(&["sessions", "--user", ALICE]);
+    let sessions = pam.json(&["sessions", "--user", BROWSER_USER]);
     let session = sessions
         .as_array()
         .unwrap()

@@ -17,7 +17,8 @@ fn the_node_package_runs_the_whole_flow_against_moto() {
     );
     let before = assumed(&w.target_role, EMBEDDED_USER).len();
     let npm = |args: &[&str]| {
-        let output = Command::new("npm")
+        let mut command = Command::new("npm");
+        command
             .args(args)
             .current_dir(&package)
             .env("PAM_AWS", env!("CARGO_BIN_EXE_pam-aws"))
@@ -29,20 +30,15 @@ fn the_node_package_runs_the_whole_flow_against_moto() {
             .env("PAM_AWS_TEST_TARGET_ROLE", &w.target_role)
             .env("PAM_AWS_TEST_OTHER_ROLE", &w.other_role)
             .env("PAM_AWS_TEST_EXTERNAL_ID", EXTERNAL_ID)
-            .env("PAM_AWS_TEST_USER", EMBEDDED_USER)
-            .output()
-            .expect("running npm");
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "npm {args:?} failed:\n{printed}");
-        printed
+            .env("PAM_AWS_TEST_USER", EMBEDDED_USER);
+        run_to_success(&mut command, &format!("npm {args:?}"))
     };
     npm(&["run", "build", "--silent"]);
     let printed = npm(&["test", "--silent"]);
-    assert!(printed.contains("# pass 3") && printed.contains("# fail 0"), "{printed}");
+    assert!(
+        printed.contains("# pass 3") && printed.contains("# fail 0"),
+        "{printed}"
+    );
     // moto saw hop 2 as the user, with the project's external id on both hops.
     let hop2 = assumed(&w.target_role, EMBEDDED_USER);
     assert_eq!(hop2.len(), before + 1, "one grant reached AWS");

@@ -41,12 +41,7 @@ fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
 #[test]
 fn pam_aws_serve_grants_allowed_users_refuses_the_rest_and_logs_each_request() {
     let w = world();
-    // Revocation writes through IAM: moto's.
-    let pam = Pam::with_config(&format!(
-        "iam_endpoint = \"{}\"\n{}",
-        w.moto,
-        jwt_auth_config()
-    ));
+    let pam = jwt_gateway();
     create_allowed_account(&pam);
     let mut server = pam.serve();
     let base = server.url.clone();

@@ -18,6 +18,8 @@ pub const BOB: &str = "bob@example.com";
 pub const CAROL: &str = "carol@example.com";
 /// The user of the embedding tests (Node, Python).
 pub const EMBEDDED_USER: &str = "embedded@example.com";
+/// The user who clicks Access in the browser test.
+pub const BROWSER_USER: &str = "browser@example.com";
 /// Longer than a role session name may be: gets a prefix and a hash.
 /// Users whose sessions the parallel revocation test revokes at once.
 pub const PARALLEL_USERS: [&str; 8] = [
@@ -93,6 +95,21 @@ fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
     }
 }
 
+/// Runs `command` to success; what it printed (stdout, then stderr), which
+/// is the failure message otherwise.
+pub fn run_to_success(command: &mut Command, what: &str) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{what} failed:\n{printed}");
+    printed
+}
+
 /// Runs `tests/support/SCRIPT` with `args` and returns the JSON it prints.
 pub fn python_json(script: &str, args: &[&str]) -> Value {
     let output = Command::new(python())
@@ -142,6 +159,7 @@ pub fn world() -> &'static World {
             BOB,
             CAROL,
             EMBEDDED_USER,
+            BROWSER_USER,
             hashed.as_str(),
         ];
         let mut args = vec![moto.as_str(), EXTERNAL_ID];
@@ -535,6 +553,15 @@ pub fn token(email: &str, groups: &[&str], ttl_seconds: i64) -> String {
     });
     let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("a key");
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token")
+}
+
+/// An operator whose `serve` takes [`token`]s and revokes through moto's IAM.
+pub fn jwt_gateway() -> Pam {
+    Pam::with_config(&format!(
+        "iam_endpoint = \"{}\"\n{}",
+        world().moto,
+        jwt_auth_config()
+    ))
 }
 
 /// The `[auth]` section that accepts [`token`]s.

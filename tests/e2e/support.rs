@@ -16,8 +16,9 @@ pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
 /// The user of the output-shape tests (their revocation denies nobody else).
 pub const CAROL: &str = "carol@example.com";
-/// The user of the embedding tests (Node, Python).
+/// The users of the embedding tests (Node, Python).
 pub const EMBEDDED_USER: &str = "embedded@example.com";
+pub const PYTHON_USER: &str = "python@example.com";
 /// The user who clicks Access in the browser test.
 pub const BROWSER_USER: &str = "browser@example.com";
 /// Longer than a role session name may be: gets a prefix and a hash.
@@ -159,6 +160,7 @@ pub fn world() -> &'static World {
             BOB,
             CAROL,
             EMBEDDED_USER,
+            PYTHON_USER,
             BROWSER_USER,
             hashed.as_str(),
         ];

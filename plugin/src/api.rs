@@ -149,34 +149,7 @@ pub fn handle<P: Platform>(
         .collect();
     if candidates.is_empty() {
         return match Asset::for_path(&request.path) {
-            Some(asset) if matches!(request.method, Method::GET | Method::HEAD) => {
-                match identify(&platform, &request) {
-                    Ok(caller) => {
-                        Response::console(200, asset.content(&caller), asset.cache_control())
-                    }
-                    Err(refused) => {
-                        let why = refused
-                            .body
-                            .pointer("/error/message")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        Response::console(
-                            refused.status,
-                            console::refusal(refused.status, why),
-                            "no-store",
-                        )
-                    }
-                }
-            }
-            Some(_) => {
-                let mut response = Response::failure(
-                    405,
-                    "method_not_allowed",
-                    format!("{} takes GET, HEAD", request.path),
-                );
-                response.headers.push(("allow", "GET, HEAD".to_string()));
-                response
-            }
+            Some(asset) => serve_console(&platform, &request, asset),
             None => Response::failure(404, "not_found", format!("no route {}", request.path)),
         };
     }
@@ -229,6 +202,32 @@ pub fn handle<P: Platform>(
         Ok(response) => response,
         Err(Failure::Broker(e)) => Response::error(&e),
         Err(Failure::Http(response)) => response,
+    }
+}
+
+/// The web console's page or asset, for the caller the API would see; a
+/// refused caller gets a page saying why.
+fn serve_console<P: Platform>(platform: &P, request: &Request, asset: Asset) -> Response {
+    if !matches!(request.method, Method::GET | Method::HEAD) {
+        let mut response = Response::failure(
+            405,
+            "method_not_allowed",
+            format!("{} takes GET, HEAD", request.path),
+        );
+        response.headers.push(("allow", "GET, HEAD".to_string()));
+        return response;
+    }
+    match identify(platform, request) {
+        Ok(caller) => Response::console(200, asset.content(&caller), asset.cache_control()),
+        Err(refused) => {
+            let why = refused
+                .body
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let page = console::refusal(refused.status, why);
+            Response::console(refused.status, page, "no-store")
+        }
     }
 }
 

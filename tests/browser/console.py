@@ -197,6 +197,17 @@ def flow(args) -> None:
         driver.close()
         driver.switch_to.window(console_tab)
         wait(driver, lambda d: "opened in a new tab" in notice_text(d), "the grant's notice")
+        # A browser that blocks the new tab gets the URL to open or copy instead.
+        driver.execute_script("window.open = () => null;")
+        click(driver, "button", "Access")
+        offered = wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "#notice input[readonly]")),
+                       "the sign-in URL offered instead of a tab")
+        check(offered.get_attribute("value").startswith(args.signin), "the offered URL is the sign-in URL")
+        check(driver.find_elements(*by_text("button", "Copy")), "a Copy button")
+        link = driver.find_element(By.CSS_SELECTOR, "#notice a[target=_blank]")
+        check(link.get_attribute("rel") == "noopener noreferrer", "the link opens without opener or referrer")
+        check(len(driver.window_handles) == 1, "no tab was opened")
+        print("a blocked pop-up gets the URL to open or copy")
         click(driver, "a", "Sessions")
         wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, "td.status-active")), "the user's session")
 

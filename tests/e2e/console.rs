@@ -60,8 +60,9 @@ fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_b
         "--screenshots",
         screenshots.to_str().unwrap(),
     ]);
-    // The click reached AWS as the user: hop 2 with their email as session name.
-    assert_eq!(assumed(&w.target_role, BROWSER_USER).len(), before + 1);
+    // Both clicks (one new tab, one blocked pop-up) reached AWS as the user:
+    // hop 2 with their email as session name.
+    assert_eq!(assumed(&w.target_role, BROWSER_USER).len(), before + 2);
     // The console URL was opened with no Referer naming the page.
     let landings: Vec<_> = signin_requests()
         .into_iter()
@@ -71,7 +72,7 @@ fn an_admin_sets_up_a_user_opens_the_aws_console_and_the_admin_revokes_it_in_a_b
         .last()
         .expect("the new tab reached the sign-in URL");
     assert!(landing["referer"].is_null(), "{landing}");
-    // What the page showed is what was stored: the revocation and the grant.
+    // What the page showed is what was stored: the newest session revoked.
     let sessions = pam.json(&["sessions", "--user", BROWSER_USER]);
     let session = sessions
         .as_array()

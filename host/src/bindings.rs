@@ -3,7 +3,7 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "pam:aws-console/plugin",
+    world: "pam:aws-console/plugin-host",
     imports: { default: trappable },
     // Records print in the JSON shapes of CONTRACT.md (`output::to_json`).
     additional_derives: [serde::Serialize],

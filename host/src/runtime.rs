@@ -2,7 +2,7 @@
 //! process, a fresh store and instance per call, compiled code cached on
 //! disk so a CLI call does not recompile.
 
-use crate::bindings::{Plugin, PluginPre};
+use crate::bindings::{PluginHost as Plugin, PluginHostPre as PluginPre};
 use crate::egress::Egress;
 use crate::kv::{self, Backend, KvView};
 use anyhow::Result;

@@ -391,7 +391,7 @@ async fn run(
     // Its slot is given back only after its instance is freed.
     let guest = tokio::spawn(async move {
         let result = plugin
-            .wasi_http_incoming_handler()
+            .wasi_http0_2_12_incoming_handler()
             .call_handle(&mut store, incoming, outparam)
             .await;
         drop(store);

@@ -2,14 +2,14 @@
 //! `broker` interface handed to [`Broker`]. No logic lives here.
 
 use crate::bindings::exports::pam::aws_console::broker::Guest;
-use crate::bindings::wasi::clocks::monotonic_clock;
+use crate::bindings::wasi::clocks0_2_0::monotonic_clock;
 use crate::bindings::wasi::config::store as wasi_config;
-use crate::bindings::wasi::http::outgoing_handler;
-use crate::bindings::wasi::http::types::{
+use crate::bindings::wasi::http0_2_0::outgoing_handler;
+use crate::bindings::wasi::http0_2_0::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method, OutgoingRequest,
     RequestOptions, Scheme,
 };
-use crate::bindings::wasi::io::poll;
+use crate::bindings::wasi::io0_2_0::poll;
 use crate::bindings::wasi::keyvalue::store as wasi_kv;
 use crate::bindings::wasi::keyvalue::{atomics as wasi_atomics, batch as wasi_batch};
 use crate::broker::Broker;

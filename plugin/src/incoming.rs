@@ -2,8 +2,8 @@
 //! No logic lives here.
 
 use crate::api::{self, MAX_BODY_BYTES, Response};
-use crate::bindings::exports::wasi::http::incoming_handler::Guest;
-use crate::bindings::wasi::http::types::{
+use crate::bindings::exports::wasi::http0_2_0::incoming_handler::Guest;
+use crate::bindings::wasi::http0_2_0::types::{
     Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam,
 };
 use crate::component::{Component, Wasi};

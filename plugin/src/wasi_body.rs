@@ -2,8 +2,8 @@
 //! component reads (`component.rs`) and the REST requests and responses it
 //! serves (`incoming.rs`).
 
-use crate::bindings::wasi::http::types::{IncomingBody, OutgoingBody};
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::http0_2_0::types::{IncomingBody, OutgoingBody};
+use crate::bindings::wasi::io0_2_0::streams::StreamError;
 
 /// `blocking-write-and-flush` accepts at most 4096 bytes per call.
 const WRITE_CHUNK: usize = 4096;

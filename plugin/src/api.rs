@@ -866,7 +866,7 @@ mod tests {
         let content = response.content.as_ref().expect("a console body");
         (
             content.content_type,
-            String::from_utf8(content.bytes.clone()).unwrap(),
+            String::from_utf8(content.bytes.to_vec()).unwrap(),
         )
     }
 

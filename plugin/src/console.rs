@@ -5,6 +5,7 @@
 
 use crate::identity::Identity;
 use http::HeaderMap;
+use std::borrow::Cow;
 
 const PAGE: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");
@@ -28,7 +29,8 @@ pub enum Asset {
 #[derive(Debug, PartialEq)]
 pub struct Content {
     pub content_type: &'static str,
-    pub bytes: Vec<u8>,
+    /// The script and style as embedded; the page made for its caller.
+    pub bytes: Cow<'static, [u8]>,
 }
 
 impl Asset {
@@ -59,14 +61,20 @@ impl Asset {
     }
 
     pub fn content(self, caller: &Identity) -> Content {
-        let (content_type, text) = match self {
-            Asset::Page => ("text/html; charset=utf-8", page(caller)),
-            Asset::Script => ("text/javascript; charset=utf-8", SCRIPT.to_string()),
-            Asset::Style => ("text/css; charset=utf-8", STYLE.to_string()),
+        let (content_type, bytes) = match self {
+            Asset::Page => (
+                "text/html; charset=utf-8",
+                Cow::Owned(page(caller).into_bytes()),
+            ),
+            Asset::Script => (
+                "text/javascript; charset=utf-8",
+                Cow::Borrowed(SCRIPT.as_bytes()),
+            ),
+            Asset::Style => ("text/css; charset=utf-8", Cow::Borrowed(STYLE.as_bytes())),
         };
         Content {
             content_type,
-            bytes: text.into_bytes(),
+            bytes,
         }
     }
 }
@@ -92,7 +100,7 @@ pub fn refusal(status: u16, why: &str) -> Content {
     );
     Content {
         content_type: "text/html; charset=utf-8",
-        bytes: text.into_bytes(),
+        bytes: Cow::Owned(text.into_bytes()),
     }
 }
 
@@ -173,7 +181,7 @@ mod tests {
             groups: vec![],
             admin: true,
         };
-        let html = String::from_utf8(Asset::Page.content(&caller).bytes).unwrap();
+        let html = String::from_utf8(Asset::Page.content(&caller).bytes.into_owned()).unwrap();
         assert!(
             html.contains("data-user=\"a&quot;&gt;&lt;script&gt;x&lt;/script&gt;@example.com\"")
         );

@@ -9,6 +9,7 @@ use crate::bindings::wasi::http0_2_0::types::{
 use crate::component::{Component, Wasi};
 use crate::wasi_body::{self, ReadError};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::borrow::Cow;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
@@ -85,10 +86,10 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
 
 fn send_response(out: ResponseOutparam, response: &Response) {
     let (content_type, body) = match &response.content {
-        Some(content) => (content.content_type, content.bytes.clone()),
+        Some(content) => (content.content_type, Cow::Borrowed(&*content.bytes)),
         None => (
             "application/json",
-            serde_json::to_vec(&response.body).unwrap_or_default(),
+            Cow::Owned(serde_json::to_vec(&response.body).unwrap_or_default()),
         ),
     };
     let mut headers: Vec<(String, Vec<u8>)> = vec![

@@ -156,27 +156,29 @@ pub fn read_answer<T>(
 /// (moto's auth layer) wrap it as `<Errors><Error>…`, which botocore accepts too.
 pub fn read_error_response(hop: Hop, role_arn: &str, status: u16, text: &str) -> Error {
     let doc = Document::parse(text).ok();
-    let code = doc
-        .as_ref()
-        .and_then(|doc| doc.get("Error/Code").or(doc.get("Errors/Error/Code")));
-    match (&doc, code) {
-        (Some(doc), Some(code)) => {
-            let message = doc
-                .get("Error/Message")
-                .or(doc.get("Errors/Error/Message"))
-                .unwrap_or_default()
-                .to_string();
-            let hint = diagnose(hop, code, &message, role_arn);
+    // The `Error` element's path, whichever of the two forms it came in.
+    let error = doc.as_ref().and_then(|doc| {
+        ["Error", "Errors/Error"]
+            .into_iter()
+            .find(|at| doc.get(&format!("{at}/Code")).is_some())
+            .map(|at| (doc, at))
+    });
+    match error {
+        Some((doc, at)) => {
+            let field = |name: &str| doc.get(&format!("{at}/{name}")).unwrap_or_default();
+            let code = field("Code").to_string();
+            let message = field("Message").to_string();
+            let hint = diagnose(hop, &code, &message, role_arn);
             Error::Aws(AwsError {
                 hop,
                 status,
-                code: code.to_string(),
+                code,
                 message,
                 request_id: doc.get("RequestId").map(str::to_string),
                 hint,
             })
         }
-        _ => upstream(format!(
+        None => upstream(format!(
             "{hop}: AWS answered HTTP {status} without an error document"
         )),
     }

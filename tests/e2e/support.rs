@@ -21,7 +21,6 @@ pub const EMBEDDED_USER: &str = "embedded@example.com";
 pub const PYTHON_USER: &str = "python@example.com";
 /// The user who clicks Access in the browser test.
 pub const BROWSER_USER: &str = "browser@example.com";
-/// Longer than a role session name may be: gets a prefix and a hash.
 /// Users whose sessions the parallel revocation test revokes at once.
 pub const PARALLEL_USERS: [&str; 8] = [
     "user1@example.com",
@@ -33,6 +32,7 @@ pub const PARALLEL_USERS: [&str; 8] = [
     "user7@example.com",
     "user8@example.com",
 ];
+/// Longer than a role session name may be: gets a prefix and a hash.
 pub const LONG_EMAIL: &str = "firstname.middlename.lastname.department.team@subsidiary.example.com";
 
 pub fn root() -> PathBuf {

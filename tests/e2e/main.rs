@@ -18,6 +18,7 @@ mod faults;
 mod gateway;
 mod hardening;
 mod shapes;
+mod spin;
 mod store;
 mod support;
 

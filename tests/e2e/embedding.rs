@@ -26,7 +26,7 @@ fn with_world<'a>(command: &'a mut Command, user: &str) -> &'a mut Command {
 
 /// moto saw one more hop 2 as `user` than `before`, with the project's
 /// external id on both hops.
-fn assert_one_grant_reached_aws(user: &str, before: usize) {
+pub(crate) fn assert_one_grant_reached_aws(user: &str, before: usize) {
     let w = world();
     let hop2 = assumed(&w.target_role, user);
     assert_eq!(hop2.len(), before + 1, "one grant reached AWS");

@@ -19,6 +19,7 @@ mod gateway;
 mod hardening;
 mod shapes;
 mod spin;
+mod spin_host;
 mod store;
 mod support;
 

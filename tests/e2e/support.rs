@@ -19,6 +19,8 @@ pub const CAROL: &str = "carol@example.com";
 /// The users of the embedding tests (Node, Python).
 pub const EMBEDDED_USER: &str = "embedded@example.com";
 pub const PYTHON_USER: &str = "python@example.com";
+/// The user of the Spin adapter's test.
+pub const SPIN_USER: &str = "spin@example.com";
 /// The user who clicks Access in the browser test.
 pub const BROWSER_USER: &str = "browser@example.com";
 /// Users whose sessions the parallel revocation test revokes at once.
@@ -161,6 +163,7 @@ pub fn world() -> &'static World {
             CAROL,
             EMBEDDED_USER,
             PYTHON_USER,
+            SPIN_USER,
             BROWSER_USER,
             hashed.as_str(),
         ];

@@ -160,34 +160,19 @@ fn the_composed_component_runs_the_whole_flow_under_spins_rules() {
         Some(&json!({"name": "prod", "role_arn": w.resource_role})),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let bad = request(
-        "POST",
-        &format!("{base}/resources/prod/accounts"),
-        Some(&admin),
-        Some(&json!({"name": "admin", "role_arn": "not-an-arn", "duration": "30m"})),
-    );
+    let create_account = |name: &str, role_arn: &str| {
+        let body = json!({"name": name, "role_arn": role_arn, "duration": "30m",
+                          "allow": [SPIN_USER]});
+        let url = format!("{base}/resources/prod/accounts");
+        request("POST", &url, Some(&admin), Some(&body))
+    };
+    let bad = create_account("admin", "not-an-arn");
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(bad.body["error"]["kind"], "invalid_input", "{}", bad.body);
     assert_eq!(bad.body["error"]["field"], "role-arn", "{}", bad.body);
-    let account = request(
-        "POST",
-        &format!("{base}/resources/prod/accounts"),
-        Some(&admin),
-        Some(
-            &json!({"name": "admin", "role_arn": w.target_role, "duration": "30m",
-                     "allow": [SPIN_USER]}),
-        ),
-    );
+    let account = create_account("admin", &w.target_role);
     assert_eq!(account.status, 201, "{}", account.body);
-    let refused = request(
-        "POST",
-        &format!("{base}/resources/prod/accounts"),
-        Some(&admin),
-        Some(
-            &json!({"name": "other", "role_arn": w.other_role, "duration": "30m",
-                     "allow": [SPIN_USER]}),
-        ),
-    );
+    let refused = create_account("other", &w.other_role);
 
     let before = assumed(&w.target_role, SPIN_USER).len();
     let granted = request(

@@ -5,14 +5,28 @@
 use crate::error::{Result, config, upstream};
 use crate::model::{AwsError, Error, Hop};
 use aws_credential_types::Credentials;
-use url::Url;
 
-fn endpoint_url(endpoint: &str) -> Result<Url> {
-    Url::parse(endpoint).map_err(|e| {
+/// `endpoint` with `pairs` form-encoded onto its query. The endpoint is
+/// read with `http`'s URI parser (already there for signing): the `url`
+/// crate's parser and its IDNA tables cost the component ~45 KB.
+fn with_query(endpoint: &str, pairs: &[(&str, &str)]) -> Result<String> {
+    let not_a_url = |why: String| {
         config(format!(
-            "federation endpoint {endpoint:?} is not a URL: {e}"
+            "federation endpoint {endpoint:?} is not an http(s) URL: {why}"
         ))
-    })
+    };
+    let uri: http::Uri = endpoint.parse().map_err(|e| not_a_url(format!("{e}")))?;
+    let (Some(scheme @ ("https" | "http")), Some(authority)) = (uri.scheme_str(), uri.authority())
+    else {
+        return Err(not_a_url("it needs https:// and a host".to_string()));
+    };
+    let mut query = form_urlencoded::Serializer::new(uri.query().unwrap_or_default().to_string());
+    query.extend_pairs(pairs);
+    Ok(format!(
+        "{scheme}://{authority}{}?{}",
+        uri.path(),
+        query.finish()
+    ))
 }
 
 /// The `getSigninToken` URL. It holds the credentials: never log it.
@@ -22,11 +36,13 @@ pub fn signin_token_url(endpoint: &str, credentials: &Credentials) -> Result<Str
         "sessionKey": credentials.secret_access_key(),
         "sessionToken": credentials.session_token().unwrap_or_default(),
     });
-    let mut url = endpoint_url(endpoint)?;
-    url.query_pairs_mut()
-        .append_pair("Action", "getSigninToken")
-        .append_pair("Session", &session.to_string());
-    Ok(url.into())
+    with_query(
+        endpoint,
+        &[
+            ("Action", "getSigninToken"),
+            ("Session", &session.to_string()),
+        ],
+    )
 }
 
 /// The token from a `getSigninToken` answer: HTTP 200 with `{"SigninToken": …}`.
@@ -63,13 +79,15 @@ pub fn read_signin_token(status: u16, body: &[u8]) -> Result<String> {
 
 /// The console login link: valid for 15 minutes, opens `destination`.
 pub fn login_url(endpoint: &str, issuer: &str, destination: &str, token: &str) -> Result<String> {
-    let mut url = endpoint_url(endpoint)?;
-    url.query_pairs_mut()
-        .append_pair("Action", "login")
-        .append_pair("Issuer", issuer)
-        .append_pair("Destination", destination)
-        .append_pair("SigninToken", token);
-    Ok(url.into())
+    with_query(
+        endpoint,
+        &[
+            ("Action", "login"),
+            ("Issuer", issuer),
+            ("Destination", destination),
+            ("SigninToken", token),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -78,11 +96,39 @@ mod tests {
     use std::collections::HashMap;
 
     fn query(url: &str) -> HashMap<String, String> {
-        Url::parse(url)
-            .unwrap()
-            .query_pairs()
+        let (_, query) = url.split_once('?').unwrap();
+        form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect()
+    }
+
+    #[test]
+    fn the_endpoint_must_be_an_http_url_and_keeps_its_own_query() {
+        let creds = Credentials::new("ASIAKEY", "secret", None, None, "test");
+        for bad in [
+            "signin.aws.amazon.com/federation",
+            "ftp://signin/federation",
+            "https://",
+            "not a url",
+        ] {
+            let Err(Error::Config(why)) = signin_token_url(bad, &creds) else {
+                panic!("{bad} was accepted")
+            };
+            assert!(
+                why.contains("federation endpoint") && !why.contains("secret"),
+                "{why}"
+            );
+        }
+        let url = login_url("http://127.0.0.1:9/federation?tenant=a", "i", "d", "t").unwrap();
+        assert!(
+            url.starts_with("http://127.0.0.1:9/federation?tenant=a&Action=login&"),
+            "{url}"
+        );
+        let bare = login_url("https://signin.test", "i", "d", "t").unwrap();
+        assert!(
+            bare.starts_with("https://signin.test/?Action=login&"),
+            "{bare}"
+        );
     }
 
     #[test]

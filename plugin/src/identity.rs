@@ -7,9 +7,11 @@ use crate::error::{Result, config};
 use crate::platform::Platform;
 use crate::settings::unwrap_base64;
 use crate::validate;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -33,6 +35,75 @@ enum Keys {
     Single(DecodingKey),
     /// A static JWKS: the token's `kid` picks the key.
     Set(JwkSet),
+}
+
+/// A static `jwt-jwks`. Only the members RFC 7517/7518 define for the key
+/// types we verify (RSA, EC) or must recognise to refuse (oct, OKP) are
+/// read: jsonwebtoken's own JWK types cost the component ~25 KB.
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    k: Option<String>,
+}
+
+impl JwkSet {
+    /// The key a token's `kid` names; without a `kid`, the only key.
+    fn find(&self, kid: Option<&str>) -> Option<&Jwk> {
+        match kid {
+            Some(kid) => self.keys.iter().find(|key| key.kid.as_deref() == Some(kid)),
+            None if self.keys.len() == 1 => self.keys.first(),
+            None => None,
+        }
+    }
+}
+
+impl Jwk {
+    /// None when a member its `kty` needs is missing or not base64url.
+    fn decoding_key(&self) -> Option<DecodingKey> {
+        match self.kty.as_str() {
+            "RSA" => DecodingKey::from_rsa_components(self.n.as_ref()?, self.e.as_ref()?).ok(),
+            "EC" => DecodingKey::from_ec_components(self.x.as_ref()?, self.y.as_ref()?).ok(),
+            // Ed25519: a key of its own family, which `accepted_algorithms` refuses.
+            "OKP" => DecodingKey::from_ed_components(self.x.as_ref()?).ok(),
+            "oct" => DecodingKey::from_secret(&URL_SAFE_NO_PAD.decode(self.k.as_ref()?).ok()?).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// `jwt-public-key`: an SPKI `PUBLIC KEY` (RSA or EC) or a PKCS#1 `RSA
+/// PUBLIC KEY`, in PEM. Read with RustCrypto's `pem-rfc7468` and `spki`
+/// (already there for the signatures) instead of jsonwebtoken's `use_pem`,
+/// whose ASN.1 parser cost the component ~60 KB.
+fn public_key_from_pem(pem: &str) -> Option<DecodingKey> {
+    const RSA_ENCRYPTION: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    const EC_PUBLIC_KEY: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).ok()?;
+    match label {
+        "RSA PUBLIC KEY" => Some(DecodingKey::from_rsa_der(&der)),
+        "PUBLIC KEY" => {
+            let info = spki::SubjectPublicKeyInfoRef::try_from(der.as_slice()).ok()?;
+            let key = info.subject_public_key.as_bytes()?;
+            match info.algorithm.oid {
+                RSA_ENCRYPTION => Some(DecodingKey::from_rsa_der(key)),
+                EC_PUBLIC_KEY => Some(DecodingKey::from_ec_der(key)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 struct Jwt {
@@ -178,10 +249,9 @@ fn jwt_keys(
         (Some(secret), None, None) => DecodingKey::from_secret(secret.as_bytes())
             .map(Keys::Single)
             .map_err(|e| config(format!("jwt-hs256-secret is not usable: {e}"))),
-        (None, Some(pem), None) => DecodingKey::from_rsa_pem(pem.as_bytes())
-            .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()))
+        (None, Some(pem), None) => public_key_from_pem(&pem)
             .map(Keys::Single)
-            .map_err(|_| config("jwt-public-key must be an RSA or EC public key in PEM")),
+            .ok_or_else(|| config("jwt-public-key must be an RSA or EC public key in PEM")),
         (None, None, Some(jwks)) => serde_json::from_str::<JwkSet>(&jwks)
             .map(Keys::Set)
             .map_err(|e| config(format!("jwt-jwks is not a JSON Web Key Set: {e}"))),
@@ -221,14 +291,12 @@ impl Jwt {
         let key = match &self.keys {
             Keys::Single(key) => key,
             Keys::Set(set) => {
-                let jwk = match &header.kid {
-                    Some(kid) => set.find(kid),
-                    None if set.keys.len() == 1 => set.keys.first(),
-                    None => None,
-                }
-                .ok_or_else(|| unauthenticated("no key in jwt-jwks matches the token's kid"))?;
-                found = DecodingKey::from_jwk(jwk)
-                    .map_err(|_| unauthenticated("the matching key in jwt-jwks is not usable"))?;
+                let jwk = set
+                    .find(header.kid.as_deref())
+                    .ok_or_else(|| unauthenticated("no key in jwt-jwks matches the token's kid"))?;
+                found = jwk
+                    .decoding_key()
+                    .ok_or_else(|| unauthenticated("the matching key in jwt-jwks is not usable"))?;
                 &found
             }
         };

@@ -13,12 +13,11 @@
 //! refused before anything is written.
 
 use crate::aws::Iam;
+use crate::clock::{compact, parse_compact, rfc3339};
 use crate::error::Result;
 use crate::model::Error;
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use time::{Duration, OffsetDateTime};
 
 /// Our policies' names: this prefix, the time they may go, a unique id.
 pub const POLICY_PREFIX: &str = "PamAwsRevoke-";
@@ -58,7 +57,7 @@ pub fn policy(user_ids: &[&str], cutoff: OffsetDateTime, unique: &str) -> Revoca
         }],
     });
     RevocationPolicy {
-        name: format!("{POLICY_PREFIX}{}-{unique}", name_time(keep_until)),
+        name: format!("{POLICY_PREFIX}{}-{unique}", compact(keep_until)),
         document: document.to_string(),
     }
 }
@@ -69,10 +68,9 @@ pub fn is_prunable(name: &str, now: OffsetDateTime) -> bool {
     let Some(rest) = name.strip_prefix(POLICY_PREFIX) else {
         return false;
     };
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
     rest.get(..16)
-        .and_then(|time| PrimitiveDateTime::parse(time, &format).ok())
-        .is_some_and(|keep_until| keep_until.assume_utc() < now)
+        .and_then(parse_compact)
+        .is_some_and(|keep_until| keep_until < now)
 }
 
 /// A policy's size as IAM counts it: characters other than whitespace.
@@ -108,16 +106,6 @@ pub fn write(iam: &Iam, new: &RevocationPolicy, now: OffsetDateTime) -> Result<(
     }
     check_room(iam.role_arn(), in_use, new)?;
     iam.put_role_policy(&new.name, &new.document)
-}
-
-/// Sortable and name-safe: `20261129T063000Z`, 16 characters.
-fn name_time(time: OffsetDateTime) -> String {
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    time.format(&format).unwrap_or_default()
-}
-
-fn rfc3339(time: OffsetDateTime) -> String {
-    time.format(&Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

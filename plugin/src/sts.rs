@@ -209,11 +209,7 @@ mod tests {
                 None,
                 "test",
             );
-            let when = time::OffsetDateTime::parse(
-                &text("time"),
-                &time::format_description::well_known::Rfc3339,
-            )
-            .unwrap();
+            let when = crate::clock::parse(&text("time")).unwrap();
             let endpoint = Endpoint {
                 url: text("url"),
                 region: text("region"),

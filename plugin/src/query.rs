@@ -8,6 +8,7 @@ use crate::xml::Document;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::SystemTime;
 
@@ -57,7 +58,7 @@ pub fn request(
         .map_err(|e| {
             config(format!(
                 "{} endpoint {url:?} is not a valid URL: {e}",
-                service.name.to_uppercase()
+                service.name.to_ascii_uppercase()
             ))
         })?;
     sign_request(&mut request, signer, &endpoint.region, service.name, now)?;
@@ -95,7 +96,9 @@ pub fn sign_request(
     service: &str,
     now: SystemTime,
 ) -> Result<()> {
-    let identity = credentials.clone().into();
+    // Not `credentials.clone().into()`: that conversion also copies account-id
+    // and feature-tracking properties we never set (~7 KB of component code).
+    let identity = Identity::new(credentials.clone(), credentials.expiry());
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)

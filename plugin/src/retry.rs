@@ -81,6 +81,25 @@ pub fn send<T>(
     build: impl Fn(SystemTime) -> Result<http::Request<Vec<u8>>>,
     mut read: impl FnMut(u16, &[u8]) -> Result<T>,
 ) -> Result<T> {
+    let mut answer = None;
+    let mut keep = |status: u16, body: &[u8]| {
+        answer = Some(read(status, body)?);
+        Ok(())
+    };
+    send_and_read(platform, policy, deadline, hop, &build, &mut keep)?;
+    answer.ok_or_else(|| upstream(format!("{hop}: no answer was read")))
+}
+
+/// [`send`]'s loop, written once rather than once per answer type (each
+/// copy cost the component ~2 KB).
+fn send_and_read(
+    platform: &dyn Platform,
+    policy: &Policy,
+    deadline: Deadline,
+    hop: Hop,
+    build: &dyn Fn(SystemTime) -> Result<http::Request<Vec<u8>>>,
+    read: &mut dyn FnMut(u16, &[u8]) -> Result<()>,
+) -> Result<()> {
     let limit = deadline.limit.as_secs();
     let mut attempt = 1;
     loop {

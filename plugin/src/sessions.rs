@@ -36,7 +36,7 @@ pub fn all_index() -> Index {
 }
 
 fn user_index(user: &str) -> Index {
-    Index::named(format!("u/{}", user.to_lowercase()))
+    Index::named(format!("u/{}", user.to_ascii_lowercase()))
 }
 
 fn account_index(resource: &str, account: &str) -> Index {
@@ -194,7 +194,7 @@ impl Sessions<'_> {
 /// Whether two recorded emails are one user (records written before emails
 /// were stored lowercase compare alike too).
 pub fn same_user(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Status from the clock: revoked stays revoked, otherwise active until `expires_at`.

@@ -667,4 +667,76 @@ mod tests {
                 .contains("only one")
         );
     }
+
+    const RSA_SPKI: &str = "-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDuoOqv7Xl3LuG3O5ANJS3LGxuM\nF++ahsbaROnA00ChMgqYG8j+hDGHFYvsbN1Z8040xKUUG7faefTZQgsvz16pfvsN\njmyRKJLYtf8Tw3PAy+2vanNpVm87DzST1UyhPo3XpZLzCrBOHagOM0vkN5JwUU+G\nz8HHRJSEKpBjMGMxeQIDAQAB\n-----END PUBLIC KEY-----\n";
+    const RSA_PKCS1: &str = "-----BEGIN RSA PUBLIC KEY-----\nMIGJAoGBAO6g6q/teXcu4bc7kA0lLcsbG4wX75qGxtpE6cDTQKEyCpgbyP6EMYcV\ni+xs3VnzTjTEpRQbt9p59NlCCy/PXql++w2ObJEokti1/xPDc8DL7a9qc2lWbzsP\nNJPVTKE+jdelkvMKsE4dqA4zS+Q3knBRT4bPwcdElIQqkGMwYzF5AgMBAAE=\n-----END RSA PUBLIC KEY-----\n";
+    const EC_P256: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEX0zwGH4oluBqs0Z8JL/xFmZQzZiq\n+Rv0170Y7oMnXaUgHF0ZAXwvYmFhzBh+pT4j9skDgh7l7ho6RE1WRfGq/g==\n-----END PUBLIC KEY-----\n";
+    const ED25519: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAej/4a17ClenNxjK4ZQUdC9n8NQPfLgXcXwB1Lbj+TZY=\n-----END PUBLIC KEY-----\n";
+
+    fn key_bytes(key: &DecodingKey) -> &[u8] {
+        match key.kind() {
+            jsonwebtoken::DecodingKeyKind::SecretOrDer(bytes) => bytes,
+            jsonwebtoken::DecodingKeyKind::RsaModulusExponent { .. } => panic!("not DER"),
+        }
+    }
+
+    #[test]
+    fn public_keys_in_pem_are_read_as_rsa_or_ec_and_others_refused() {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        for pem in [RSA_SPKI, RSA_PKCS1] {
+            let key = public_key_from_pem(pem).expect("an RSA key");
+            assert_eq!(key.family(), AlgorithmFamily::Rsa);
+            assert!(rsa::PublicKey::from_pkcs1_der(key_bytes(&key)).is_ok());
+        }
+        let key = public_key_from_pem(EC_P256).expect("an EC key");
+        assert_eq!(key.family(), AlgorithmFamily::Ec);
+        assert!(p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes(&key)).is_ok());
+        // Ed25519, a private-key label, a broken body: refused at load.
+        let private = RSA_SPKI.replace("PUBLIC KEY", "PRIVATE KEY");
+        let broken = RSA_SPKI.replace("MIGf", "MIG!");
+        for bad in [ED25519, private.as_str(), broken.as_str(), "not pem", ""] {
+            assert!(public_key_from_pem(bad).is_none(), "{bad}");
+        }
+        let Err(crate::model::Error::Config(why)) = auth(&[("jwt-public-key", ED25519)]) else {
+            panic!("an Ed25519 key was accepted")
+        };
+        assert!(
+            why.contains("jwt-public-key") && why.contains("RSA or EC"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn jwks_keys_are_picked_by_kid_and_unusable_ones_are_refused() {
+        let set: JwkSet = serde_json::from_value(json!({"keys": [
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AQ", "y": "Ag", "use": "sig"},
+            {"kty": "RSA", "kid": "rsa", "n": "AQAB", "e": "AQAB", "alg": "RS256"},
+            {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "AQ"},
+            {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+            {"kty": "RSA", "kid": "no-modulus", "e": "AQAB"},
+            {"kty": "XYZ", "kid": "unknown"}
+        ]}))
+        .unwrap();
+        let family = |kid| {
+            set.find(Some(kid))
+                .and_then(Jwk::decoding_key)
+                .map(|k| k.family())
+        };
+        assert_eq!(family("ec"), Some(AlgorithmFamily::Ec));
+        assert_eq!(family("rsa"), Some(AlgorithmFamily::Rsa));
+        // An Ed25519 key loads as its own family, which no algorithm accepts.
+        assert_eq!(family("ed"), Some(AlgorithmFamily::Ed));
+        assert!(
+            accepted_algorithms(&set.find(Some("ed")).unwrap().decoding_key().unwrap()).is_empty()
+        );
+        assert_eq!(family("oct"), Some(AlgorithmFamily::Hmac));
+        assert_eq!(family("no-modulus"), None);
+        assert_eq!(family("unknown"), None);
+        assert!(set.find(Some("missing")).is_none());
+        // Without a kid, only a set of one key answers.
+        assert!(set.find(None).is_none());
+        let one: JwkSet =
+            serde_json::from_value(json!({"keys": [{"kty": "EC", "x": "AQ", "y": "Ag"}]})).unwrap();
+        assert!(one.find(None).is_some());
+    }
 }

@@ -89,7 +89,7 @@ mod tests {
         assert_eq!(parse("2026-11-29T06:30:00Z"), Some(time));
         assert_eq!(compact(time), "20261129T063000Z");
         assert_eq!(parse_compact("20261129T063000Z"), Some(time));
-        // Before 1970 or past 9999: clamped, never a panic.
+        // Before 1970: clamped, never a panic (so are years past 9999).
         assert_eq!(
             rfc3339(datetime!(1969-12-31 23:59:59 UTC)),
             "1970-01-01T00:00:00Z"

@@ -4,8 +4,10 @@
 //! key-value store shared by all of them. Its rules are Spin's: a store
 //! opens only if the manifest allows its label, variable names are
 //! `[a-z0-9_]` (any other name reads as unset), `list-keys` takes no cursor,
-//! `get-many` answers only the keys found, `increment` keeps 8 little-endian
-//! bytes, and outbound HTTP goes only to the allowed hosts.
+//! `get-many` answers only the keys found, and `increment` keeps 8
+//! little-endian bytes. Outbound HTTP is not restricted here (the flow
+//! reaches local moto and the fake sign-in endpoint); `spin.rs` checks the
+//! manifest's `allowed_outbound_hosts` instead.
 
 use http_body_util::{BodyExt, Full};
 use std::collections::{BTreeMap, HashMap};

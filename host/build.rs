@@ -83,6 +83,38 @@ fn main() {
         .collect();
     std::fs::write(out_dir.join("pam_aws_plugin.sha256"), digest)
         .expect("writing the plugin digest");
+    pack_relative_relocations(&out_dir);
+}
+
+/// Links the `pam-aws` binary with packed relative relocations (`DT_RELR`):
+/// the loader otherwise applies ~68,000 of them one by one, about 1.5 ms of
+/// every CLI call. Only where a probe shows the linker and C library take it
+/// (binutils 2.38 and glibc 2.36 or newer); elsewhere the binary links as before.
+fn pack_relative_relocations(out_dir: &std::path::Path) {
+    const FLAG: &str = "-Wl,-z,pack-relative-relocs";
+    println!("cargo:rerun-if-env-changed=CC");
+    let is = |var: &str, value: &str| std::env::var(var).is_ok_and(|v| v == value);
+    if !is("CARGO_CFG_TARGET_OS", "linux") || !is("CARGO_CFG_TARGET_ENV", "gnu") {
+        return;
+    }
+    let source = out_dir.join("relr_probe.c");
+    let probe = out_dir.join("relr_probe");
+    std::fs::write(&source, "int main(void) { return 0; }\n").expect("writing the linker probe");
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let linked = Command::new(cc)
+        .args(["-pie", "-fPIE", FLAG])
+        .arg(&source)
+        .arg("-o")
+        .arg(&probe)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    // Cross builds cannot run the probe; a link that worked is then enough.
+    let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
+    let loads = !native || Command::new(&probe).status().is_ok_and(|s| s.success());
+    if linked && loads {
+        println!("cargo:rustc-link-arg-bins={FLAG}");
+    }
 }
 
 /// The folders cargo unpacks registry crates into (one per registry).

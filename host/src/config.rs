@@ -104,6 +104,9 @@ pub struct ServerSection {
     /// The most a client may take to send its request body (a slow upload gets a 408).
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
+    /// Requests one instance may answer before it is thrown away; 1 gives
+    /// every request a fresh instance.
+    pub instance_reuse: u32,
 }
 
 impl Default for ServerSection {
@@ -114,6 +117,7 @@ impl Default for ServerSection {
             max_concurrency: 64,
             max_queue: 256,
             body_timeout: Duration::from_secs(10),
+            instance_reuse: 1000,
         }
     }
 }
@@ -125,6 +129,12 @@ impl ServerSection {
             anyhow::bail!(
                 "[server] max_concurrency must be from 1 to 1024, not {}",
                 self.max_concurrency
+            );
+        }
+        if !(1..=1_000_000).contains(&self.instance_reuse) {
+            anyhow::bail!(
+                "[server] instance_reuse must be from 1 to 1000000, not {}",
+                self.instance_reuse
             );
         }
         if self.max_queue > 100_000 {
@@ -553,6 +563,11 @@ admin_groups = ["pam-admins"]
             .unwrap_err()
             .to_string();
         assert!(instant.contains("request_timeout"), "{instant}");
+        assert!(parse("[server]\ninstance_reuse = 1").is_ok());
+        let never = parse("[server]\ninstance_reuse = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(never.contains("instance_reuse must be from 1"), "{never}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! wasmtime for the component: one engine and pre-linked component per
-//! process, a fresh store and instance per call, compiled code cached on
-//! disk so a CLI call does not recompile.
+//! process, a store and instance per call (which `pam-aws serve` may renew
+//! for further calls), compiled code cached on disk so a CLI call does not
+//! recompile.
 
 use crate::bindings::{PluginHost as Plugin, PluginHostPre as PluginPre};
 use crate::egress::Egress;
@@ -10,14 +11,20 @@ use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::p2::bindings::http::types::RequestOptions;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Linear memory one instance may grow to.
 const MEMORY_LIMIT: usize = 64 << 20;
+/// An instance that grew past this is not kept for another call: idle
+/// instances would otherwise hold the memory of the largest request each saw.
+const REUSE_MEMORY_LIMIT: usize = 8 << 20;
+/// Table slots searched for leaked request options after a call.
+const LEFTOVER_INDICES: u32 = 64;
 
 /// Everything one instance of the component sees.
 pub struct HostState {
@@ -28,7 +35,42 @@ pub struct HostState {
     config: WasiConfigVariables,
     backend: Arc<dyn Backend>,
     bucket: String,
-    limits: StoreLimits,
+    limits: Limits,
+}
+
+/// The caps on one instance, and the most linear memory it has grown to.
+#[derive(Default)]
+struct Limits {
+    memory_bytes: usize,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MEMORY_LIMIT {
+            return Ok(false);
+        }
+        self.memory_bytes = self.memory_bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+
+    /// A Rust component instantiates a handful of core modules.
+    fn instances(&self) -> usize {
+        4
+    }
 }
 
 impl WasiView for HostState {
@@ -133,31 +175,19 @@ impl Runtime {
 
     /// A fresh instance for one call.
     pub async fn instantiate(&self, call: CallContext) -> Result<(Store<HostState>, Plugin)> {
-        let bucket = call
-            .vars
-            .iter()
-            .find(|(k, _)| k == "kv-bucket")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
         let state = HostState {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: call.egress,
+            bucket: bucket_of(&call.vars),
             config: call.vars.into_iter().collect(),
             backend: call.backend,
-            bucket,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .instances(4)
-                .build(),
+            limits: Limits::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        if let Some(ticks) = self.epoch_deadline {
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
-        }
+        self.start_deadline(&mut store);
         let plugin = self
             .pre
             .instantiate_async(&mut store)
@@ -165,6 +195,58 @@ impl Runtime {
             .map_err(|e| anyhow::Error::from(e).context("instantiating the component"))?;
         Ok((store, plugin))
     }
+
+    /// Readies an instance that answered a call for the next one: that
+    /// call's config keys (fresh base credentials), egress and deadline.
+    pub fn renew(&self, store: &mut Store<HostState>, call: CallContext) {
+        let state = store.data_mut();
+        state.http = WasiHttpCtx::new();
+        state.egress = call.egress;
+        state.bucket = bucket_of(&call.vars);
+        state.config = call.vars.into_iter().collect();
+        state.backend = call.backend;
+        self.start_deadline(store);
+    }
+
+    fn start_deadline(&self, store: &mut Store<HostState>) {
+        if let Some(ticks) = self.epoch_deadline {
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+        }
+    }
+}
+
+impl HostState {
+    /// Whether another call may run in this instance: the guest let go of
+    /// everything the host handed it (requests, streams, buckets) and its
+    /// memory stayed small.
+    /// Frees the `request-options` the guest passed to `outgoing-handler.handle`:
+    /// wasmtime-wasi-http 48 reads them there but never deletes them, so
+    /// each outgoing request would leave one behind in the table. Only the
+    /// low indices a finished call leaves are looked at; an instance whose
+    /// table grew further is not reused.
+    fn free_request_options(&mut self) {
+        let leaked: Vec<u32> = self
+            .table
+            .iter_entries((0..LEFTOVER_INDICES).map(|k| (k, k)).collect())
+            .filter_map(|(entry, k)| entry.ok()?.is::<RequestOptions>().then_some(k))
+            .collect();
+        for k in leaked {
+            let _ = self.table.delete(Resource::<RequestOptions>::new_own(k));
+        }
+    }
+
+    pub fn holds_nothing(&mut self) -> bool {
+        self.free_request_options();
+        self.table.is_empty() && self.limits.memory_bytes <= REUSE_MEMORY_LIMIT
+    }
+}
+
+fn bucket_of(vars: &[(String, String)]) -> String {
+    vars.iter()
+        .find(|(k, _)| k == "kv-bucket")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 fn cache_dir() -> Option<PathBuf> {

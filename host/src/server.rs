@@ -1,7 +1,8 @@
 //! `pam-aws serve`: the component's `wasi:http/incoming-handler` behind
-//! hyper. A fresh instance per request from the pre-instantiated component
-//! (pooling allocator), a deadline per request, a memory cap per instance,
-//! one log line per request, and a graceful stop on SIGTERM or ctrl-c.
+//! hyper. Instances from the pre-instantiated component (pooling
+//! allocator), each kept for up to `instance_reuse` requests it answers
+//! cleanly, a deadline per request, a memory cap per instance, one log line
+//! per request, and a graceful stop on SIGTERM or ctrl-c.
 //!
 //! What keeps it serving under abuse: a request's body is read, bounded in
 //! size and time, before it may take an instance slot, so slow uploads hold
@@ -10,9 +11,10 @@
 //! even when its client leaves or `request_timeout` answers a 504, so no
 //! grant or revocation is left half-done and unaudited.
 
+use crate::bindings::PluginHost as Plugin;
 use crate::config::Config;
 use crate::host::{Calls, Host};
-use crate::runtime::{Runtime, ServerTuning};
+use crate::runtime::{HostState, Runtime, ServerTuning};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -23,11 +25,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -58,6 +61,51 @@ struct Shared {
     /// Requests waiting for a slot now, and how many may.
     queued: AtomicUsize,
     max_queue: usize,
+    /// Instances that answered cleanly, waiting for the next request; each
+    /// was used under a slot, so running and idle ones never outnumber them.
+    idle: Mutex<Vec<Warm>>,
+    instance_reuse: u32,
+}
+
+/// On a guest's response, for the log: requests its instance answered before.
+#[derive(Clone, Copy)]
+struct Reused(u32);
+
+/// An instance and how many requests it has answered.
+struct Warm {
+    store: Store<HostState>,
+    plugin: Plugin,
+    served: u32,
+}
+
+impl Shared {
+    /// The most recently used idle instance, readied for this call, or a
+    /// fresh one.
+    async fn instance(&self) -> Result<Warm> {
+        let call = self.host.call().await;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        if let Some(mut warm) = idle {
+            self.runtime.renew(&mut warm.store, call);
+            return Ok(warm);
+        }
+        let (store, plugin) = self.runtime.instantiate(call).await?;
+        Ok(Warm {
+            store,
+            plugin,
+            served: 0,
+        })
+    }
+
+    /// Keeps an instance that answered cleanly for another request, up to
+    /// `instance_reuse` of them; any other is freed here.
+    fn done_with(&self, mut warm: Warm, clean: bool) {
+        warm.served += 1;
+        if clean && warm.served < self.instance_reuse && warm.store.data_mut().holds_nothing() {
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(warm);
+            }
+        }
+    }
 }
 
 pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Result<()> {
@@ -88,6 +136,8 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         max_concurrency: server.max_concurrency,
         queued: AtomicUsize::new(0),
         max_queue: server.max_queue as usize,
+        idle: Mutex::new(Vec::new()),
+        instance_reuse: server.instance_reuse,
         runtime,
     });
     spawn_epoch_ticker(shared.runtime.engine().clone());
@@ -186,12 +236,14 @@ async fn prune_forever(shared: Arc<Shared>, interval: Duration) {
 }
 
 async fn prune_once(shared: &Shared) -> Result<crate::bindings::types::PruneReport> {
-    let (mut store, plugin) = shared.runtime.instantiate(shared.host.call().await).await?;
-    plugin
+    let mut warm = shared.instance().await?;
+    let report = warm
+        .plugin
         .pam_aws_console_broker()
-        .call_prune(&mut store, "pam-aws serve (retention)")
-        .await?
-        .map_err(|e| anyhow::anyhow!(crate::output::error_message(&e)))
+        .call_prune(&mut warm.store, "pam-aws serve (retention)")
+        .await;
+    shared.done_with(warm, report.is_ok());
+    report?.map_err(|e| anyhow::anyhow!(crate::output::error_message(&e)))
 }
 
 async fn stop_signal() {
@@ -224,7 +276,7 @@ fn spawn_epoch_ticker(engine: wasmtime::Engine) {
     });
 }
 
-/// One request through a fresh instance, logged in one line.
+/// One request through an instance, logged in one line.
 async fn answer(
     shared: Arc<Shared>,
     request: hyper::Request<Incoming>,
@@ -235,12 +287,15 @@ async fn answer(
     // The path only: queries are left out of the log.
     let path = request.uri().path().to_string();
     let response = respond(shared, request).await;
+    // Requests the instance had answered before this one (0: a fresh one).
+    let reused = response.extensions().get::<Reused>().map(|reused| reused.0);
     tracing::info!(
         target: "pam_aws_host::request",
         %peer,
         %method,
         %path,
         status = response.status().as_u16(),
+        reused,
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
@@ -378,28 +433,30 @@ async fn run(
     request: hyper::Request<Full<Bytes>>,
     slot: OwnedSemaphorePermit,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    let call = shared.host.call().await;
-    let (mut store, plugin) = shared.runtime.instantiate(call).await?;
+    let mut warm = shared.instance().await?;
+    let reused = Reused(warm.served);
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
-    let outparam = store.data_mut().http().new_response_outparam(sender)?;
+    let mut http = warm.store.data_mut().http();
+    let incoming = http.new_incoming_request(Scheme::Http, request)?;
+    let outparam = http.new_response_outparam(sender)?;
     // Detached on purpose: once the guest runs, it may be changing AWS or
     // the store, so it finishes (and audits) even if nobody waits for it.
-    // Its slot is given back only after its instance is freed.
+    // Its slot is given back only after its instance is idle or freed.
     let guest = tokio::spawn(async move {
-        let result = plugin
+        let result = warm
+            .plugin
             .wasi_http0_2_12_incoming_handler()
-            .call_handle(&mut store, incoming, outparam)
+            .call_handle(&mut warm.store, incoming, outparam)
             .await;
-        drop(store);
+        shared.done_with(warm, result.is_ok());
         drop(slot);
         result
     });
     match receiver.await {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(mut response)) => {
+            response.extensions_mut().insert(reused);
+            Ok(response)
+        }
         Ok(Err(code)) => anyhow::bail!("the component answered with an error: {code:?}"),
         // No response was set: the guest trapped (deadline, memory) or returned early.
         Err(_) => match guest.await {

@@ -1,8 +1,9 @@
 //! Attacks and races: parallel revocations (moto and a slow fake IAM),
-//! slow uploads, load past the instance pool, clients that leave mid-way,
-//! planted terminal escapes, ambiguous requests, closed pipes, file modes.
+//! slow uploads, load past the instance pool, a reused instance, clients
+//! that leave mid-way, planted terminal escapes, ambiguous requests, closed
+//! pipes, file modes.
 
-use crate::faults::set_up;
+use crate::faults::{TARGET_ROLE, set_up};
 use crate::support::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -336,6 +337,107 @@ fn load_past_the_instance_pool_queues_then_sheds_but_never_fails() {
     if let Some((_, body)) = shed {
         assert!(body.contains("capacity"), "{body}");
     }
+}
+
+/// `reused` of every request line in a server's log.
+fn reused_in(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .map(|l| l["reused"].as_u64().expect("reused on every guest answer"))
+        .collect()
+}
+
+/// One slot, so one instance answers every request in turn (`reused`
+/// counts up in the log): each grant still carries only its own user, its
+/// own hop-2 credentials and its own session, and a refused request in
+/// between leaves nothing behind for the next.
+#[test]
+fn a_reused_instance_keeps_each_grant_to_its_own_user_and_credentials() {
+    let (fake, pam) = set_up(&format!(
+        "[server]\nmax_concurrency = 1\n{}",
+        trusted_header_config()
+    ));
+    // Creating the account proved it with hops of its own: only later ones count.
+    let (sts_before, signin_before) = (fake.requests("sts").len(), fake.requests("signin").len());
+    let mut server = pam.serve();
+    let access = format!("{}/v1/resources/f/accounts/a/access", server.url);
+    let users = [ALICE, BOB, CAROL, ALICE, CAROL, BOB];
+    let mut granted = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let (status, body) = send("POST", &access, &as_user(user, "pam-admins"), "");
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["session"]["user"], *user, "{answer}");
+        granted.push(answer["session"]["id"].as_str().unwrap().to_string());
+        if i == 2 {
+            // Not an admin and not allowed: refused, nothing recorded.
+            let (status, body) = send("POST", &access, &as_user("mallory@example.com", ""), "");
+            assert_eq!(status, 403, "{body}");
+        }
+    }
+    let unique: std::collections::BTreeSet<_> = granted.iter().collect();
+    assert_eq!(
+        unique.len(),
+        users.len(),
+        "a session per grant: {granted:?}"
+    );
+
+    // What the fake STS and sign-in endpoint saw: hop 2 named each user in
+    // turn, and every token request carried that grant's own credentials.
+    let hop2: Vec<Value> = fake.requests("sts")[sts_before..]
+        .iter()
+        .filter(|r| r["params"]["RoleArn"] == TARGET_ROLE)
+        .cloned()
+        .collect();
+    let names: Vec<&str> = hop2
+        .iter()
+        .map(|r| r["params"]["RoleSessionName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, users, "hop 2's session names, in order");
+    let token_keys: Vec<String> = fake.requests("signin")[signin_before..]
+        .iter()
+        .map(|r| {
+            let session: Value =
+                serde_json::from_str(r["params"]["Session"].as_str().unwrap()).unwrap();
+            session["sessionId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = token_keys.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        users.len(),
+        "fresh credentials per token: {token_keys:?}"
+    );
+
+    let (status, log) = server.stop();
+    assert_eq!(status, Some(0), "{log}");
+    let reused = reused_in(&log);
+    // The start-up health check, the grants and the refusal, in one instance.
+    let answered = 1 + users.len() as u64 + 1;
+    assert_eq!(reused, (0..answered).collect::<Vec<_>>(), "{log}");
+}
+
+/// `instance_reuse = 1`: every request gets a fresh instance.
+#[test]
+fn instance_reuse_1_gives_every_request_a_fresh_instance() {
+    let (_fake, pam) = set_up(&format!(
+        "[server]\nmax_concurrency = 1\ninstance_reuse = 1\n{}",
+        trusted_header_config()
+    ));
+    let mut server = pam.serve();
+    for _ in 0..3 {
+        let (status, body) = send(
+            "GET",
+            &format!("{}/v1/resources", server.url),
+            &as_user(ALICE, "pam-admins"),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, log) = server.stop();
+    let reused = reused_in(&log);
+    assert_eq!(reused, [0, 0, 0, 0], "{log}");
 }
 
 #[test]

@@ -100,10 +100,12 @@ impl Shared {
     /// `instance_reuse` of them; any other is freed here.
     fn done_with(&self, mut warm: Warm, clean: bool) {
         warm.served += 1;
-        if clean && warm.served < self.instance_reuse && warm.store.data_mut().holds_nothing() {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(warm);
-            }
+        let keep = clean && warm.served < self.instance_reuse;
+        if keep
+            && warm.store.data_mut().holds_nothing()
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push(warm);
         }
     }
 }

@@ -217,9 +217,6 @@ impl Runtime {
 }
 
 impl HostState {
-    /// Whether another call may run in this instance: the guest let go of
-    /// everything the host handed it (requests, streams, buckets) and its
-    /// memory stayed small.
     /// Frees the `request-options` the guest passed to `outgoing-handler.handle`:
     /// wasmtime-wasi-http 48 reads them there but never deletes them, so
     /// each outgoing request would leave one behind in the table. Only the
@@ -236,7 +233,10 @@ impl HostState {
         }
     }
 
-    pub fn holds_nothing(&mut self) -> bool {
+    /// Whether another call may run in this instance: past the request
+    /// options above, the guest let go of everything the host handed it
+    /// (requests, streams, buckets), and its memory stayed small.
+    pub fn ready_for_reuse(&mut self) -> bool {
         self.free_request_options();
         self.table.is_empty() && self.limits.memory_bytes <= REUSE_MEMORY_LIMIT
     }

@@ -102,7 +102,7 @@ impl Shared {
         warm.served += 1;
         let keep = clean && warm.served < self.instance_reuse;
         if keep
-            && warm.store.data_mut().holds_nothing()
+            && warm.store.data_mut().ready_for_reuse()
             && let Ok(mut idle) = self.idle.lock()
         {
             idle.push(warm);

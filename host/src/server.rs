@@ -37,6 +37,9 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// How often the epoch advances; instance deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(100);
+/// How long an instance may wait unused before it is freed: what earlier
+/// requests left in its memory does not linger past this.
+const IDLE_INSTANCE_LIFETIME: Duration = Duration::from_secs(10);
 /// How long in-flight requests may finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The component's own limit on request bodies; larger ones are refused
@@ -71,11 +74,12 @@ struct Shared {
 #[derive(Clone, Copy)]
 struct Reused(u32);
 
-/// An instance and how many requests it has answered.
+/// An instance, how many requests it has answered, and since when it waits.
 struct Warm {
     store: Store<HostState>,
     plugin: Plugin,
     served: u32,
+    idle_since: Instant,
 }
 
 impl Shared {
@@ -93,6 +97,7 @@ impl Shared {
             store,
             plugin,
             served: 0,
+            idle_since: Instant::now(),
         })
     }
 
@@ -105,8 +110,25 @@ impl Shared {
             && warm.store.data_mut().ready_for_reuse()
             && let Ok(mut idle) = self.idle.lock()
         {
+            warm.idle_since = Instant::now();
             idle.push(warm);
         }
+    }
+
+    /// Frees the instances that waited longer than [`IDLE_INSTANCE_LIFETIME`]
+    /// (the oldest are first in the list), outside the lock.
+    fn free_expired(&self) {
+        let expired: Vec<Warm> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let young = idle
+                    .iter()
+                    .position(|warm| warm.idle_since.elapsed() < IDLE_INSTANCE_LIFETIME)
+                    .unwrap_or(idle.len());
+                idle.drain(..young).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(expired);
     }
 }
 
@@ -143,6 +165,7 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         runtime,
     });
     spawn_epoch_ticker(shared.runtime.engine().clone());
+    tokio::spawn(free_expired_forever(shared.clone()));
     if config.store.audit_retention.is_some() || config.store.session_retention.is_some() {
         tokio::spawn(prune_forever(shared.clone(), config.store.prune_interval));
     }
@@ -202,6 +225,15 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())
+}
+
+/// Idle instances are looked at a few times per lifetime.
+async fn free_expired_forever(shared: Arc<Shared>) {
+    let mut ticker = tokio::time::interval(IDLE_INSTANCE_LIFETIME / 5);
+    loop {
+        ticker.tick().await;
+        shared.free_expired();
+    }
 }
 
 /// Retention in the background: a bounded batch each interval (at once

@@ -440,6 +440,25 @@ fn instance_reuse_1_gives_every_request_a_fresh_instance() {
     assert_eq!(reused, [0, 0, 0, 0], "{log}");
 }
 
+/// An instance unused for its lifetime (10 s) is freed, with whatever
+/// earlier requests left in its memory: the next request gets a fresh one.
+#[test]
+fn an_instance_idle_past_its_lifetime_is_freed() {
+    let (_fake, pam) = set_up(&format!(
+        "[server]\nmax_concurrency = 1\n{}",
+        trusted_header_config()
+    ));
+    let mut server = pam.serve();
+    let resources = format!("{}/v1/resources", server.url);
+    let list = || send("GET", &resources, &as_user(ALICE, "pam-admins"), "").0;
+    assert_eq!(list(), 200);
+    std::thread::sleep(Duration::from_secs(13));
+    assert_eq!(list(), 200);
+    let (_, log) = server.stop();
+    // The start-up health check, the list in the same instance, then a fresh one.
+    assert_eq!(reused_in(&log), [0, 1, 0], "{log}");
+}
+
 #[test]
 fn work_a_client_abandons_is_finished_and_audited() {
     let (fake, pam) = set_up(&format!(

@@ -339,6 +339,15 @@ fn load_past_the_instance_pool_queues_then_sheds_but_never_fails() {
     }
 }
 
+/// Resource `f` and account `a`, trusted headers, and one instance slot (so
+/// one instance answers request after request), plus `server_keys`.
+fn one_slot(server_keys: &str) -> (FakeAws, Pam) {
+    set_up(&format!(
+        "[server]\nmax_concurrency = 1\n{server_keys}{}",
+        trusted_header_config()
+    ))
+}
+
 /// `reused` of every request line in a server's log.
 fn reused_in(log: &str) -> Vec<u64> {
     log.lines()
@@ -354,10 +363,7 @@ fn reused_in(log: &str) -> Vec<u64> {
 /// between leaves nothing behind for the next.
 #[test]
 fn a_reused_instance_keeps_each_grant_to_its_own_user_and_credentials() {
-    let (fake, pam) = set_up(&format!(
-        "[server]\nmax_concurrency = 1\n{}",
-        trusted_header_config()
-    ));
+    let (fake, pam) = one_slot("");
     // Creating the account proved it with hops of its own: only later ones count.
     let (sts_before, signin_before) = (fake.requests("sts").len(), fake.requests("signin").len());
     let mut server = pam.serve();
@@ -421,10 +427,7 @@ fn a_reused_instance_keeps_each_grant_to_its_own_user_and_credentials() {
 /// `instance_reuse = 1`: every request gets a fresh instance.
 #[test]
 fn instance_reuse_1_gives_every_request_a_fresh_instance() {
-    let (_fake, pam) = set_up(&format!(
-        "[server]\nmax_concurrency = 1\ninstance_reuse = 1\n{}",
-        trusted_header_config()
-    ));
+    let (_fake, pam) = one_slot("instance_reuse = 1\n");
     let mut server = pam.serve();
     for _ in 0..3 {
         let (status, body) = send(
@@ -444,10 +447,7 @@ fn instance_reuse_1_gives_every_request_a_fresh_instance() {
 /// earlier requests left in its memory: the next request gets a fresh one.
 #[test]
 fn an_instance_idle_past_its_lifetime_is_freed() {
-    let (_fake, pam) = set_up(&format!(
-        "[server]\nmax_concurrency = 1\n{}",
-        trusted_header_config()
-    ));
+    let (_fake, pam) = one_slot("");
     let mut server = pam.serve();
     let resources = format!("{}/v1/resources", server.url);
     let list = || send("GET", &resources, &as_user(ALICE, "pam-admins"), "").0;

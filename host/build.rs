@@ -16,7 +16,13 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     // A target dir of its own: the outer cargo holds the lock on the main one.
     let target_dir = root.join("target").join("plugin");
-    for watched in ["plugin/src", "plugin/console", "plugin/Cargo.toml", "wit"] {
+    for watched in [
+        "plugin/src",
+        "plugin/console",
+        "plugin/Cargo.toml",
+        "wit",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!(

@@ -8,6 +8,7 @@ use crate::bindings::types::{
 };
 use crate::config::Config;
 use crate::host::{Calls, Host};
+use crate::kv::Commits;
 use crate::output::{self, to_json};
 use crate::runtime::{HostState, Runtime};
 use anyhow::{Context, Result};
@@ -362,14 +363,20 @@ async fn run(cli: Cli) -> Outcome {
         Command::Broker(command) => {
             let config = Config::load(cli.config.as_deref())?;
             let wasm = plugin_wasm(cli.plugin.as_deref())?;
-            let host = Host::open(&config, calls(&command)).await?;
+            let host = Host::open(&config, calls(&command), Commits::PerCall).await?;
             let runtime = Runtime::new(&wasm)?;
             let (mut store, plugin) = runtime.instantiate(host.call().await).await?;
             let call = Call {
                 broker: plugin.pam_aws_console_broker(),
                 store: &mut store,
             };
-            call.run(command).await
+            let outcome = call.run(command).await;
+            // A failed command's audit event is kept too; nothing is printed
+            // (no URL handed out) until what the call wrote is durable.
+            match host.backend.commit() {
+                Ok(()) => outcome,
+                Err(e) => Err(Failure::Broker(BrokerError::Storage(format!("{e:#}")))),
+            }
         }
     }
 }

@@ -171,7 +171,7 @@ fn tls_config() -> rustls::ClientConfig {
     }
 }
 
-type SendFuture = Box<
+pub(crate) type SendFuture = Box<
     dyn Future<
             Output = Result<
                 (

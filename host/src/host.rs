@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::credentials;
 use crate::egress::Egress;
-use crate::kv::{self, Backend};
+use crate::kv::{self, Backend, Commits};
 use crate::runtime::CallContext;
 use anyhow::{Context, Result};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -32,7 +32,7 @@ pub enum Calls {
 }
 
 impl Host {
-    pub async fn open(config: &Config, calls: Calls) -> Result<Host> {
+    pub async fn open(config: &Config, calls: Calls, commits: Commits) -> Result<Host> {
         let credentials = match calls {
             Calls::Aws => credentials::provider(config).await,
             Calls::StoreOnly => None,
@@ -42,7 +42,7 @@ impl Host {
         }
         Ok(Host {
             vars: config.component_vars_with_catalog()?,
-            backend: kv::open(&config.store.url, &config.base_dir)?,
+            backend: kv::open_with(&config.store.url, &config.base_dir, commits)?,
             egress: Egress::new(
                 config.egress_allow_list(),
                 config.egress.connect_timeout,

@@ -4,7 +4,7 @@
 //! recompile.
 
 use crate::bindings::{PluginHost as Plugin, PluginHostPre as PluginPre};
-use crate::egress::Egress;
+use crate::egress::{Egress, SendFuture};
 use crate::kv::{self, Backend, KvView};
 use anyhow::Result;
 use sha2::{Digest, Sha256};
@@ -16,7 +16,9 @@ use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::p2::bindings::http::types::RequestOptions;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    Error as HttpError, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 /// Linear memory one instance may grow to.
 const MEMORY_LIMIT: usize = 64 << 20;
@@ -31,7 +33,7 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    egress: Egress,
+    outgoing: Outgoing,
     config: WasiConfigVariables,
     backend: Arc<dyn Backend>,
     bucket: String,
@@ -87,8 +89,34 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.egress,
+            hooks: &mut self.outgoing,
         }
+    }
+}
+
+/// Outgoing requests: the store first commits what the call wrote so far
+/// (no write lock is held across the network, and nothing reaches AWS
+/// after a write that failed), then the egress sends.
+struct Outgoing {
+    egress: Egress,
+    backend: Arc<dyn Backend>,
+}
+
+impl WasiHttpHooks for Outgoing {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        if let Err(e) = self.backend.commit() {
+            tracing::error!("{e:#}");
+            let refusal = HttpError::InternalError(Some(
+                "the store could not commit this call's writes".to_string(),
+            ));
+            return Box::new(async { Err(refusal) });
+        }
+        self.egress.send_request(request, options, io)
     }
 }
 
@@ -179,7 +207,10 @@ impl Runtime {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: call.egress,
+            outgoing: Outgoing {
+                egress: call.egress,
+                backend: call.backend.clone(),
+            },
             bucket: bucket_of(&call.vars),
             config: call.vars.into_iter().collect(),
             backend: call.backend,
@@ -201,7 +232,10 @@ impl Runtime {
     pub fn renew(&self, store: &mut Store<HostState>, call: CallContext) {
         let state = store.data_mut();
         state.http = WasiHttpCtx::new();
-        state.egress = call.egress;
+        state.outgoing = Outgoing {
+            egress: call.egress,
+            backend: call.backend.clone(),
+        };
         state.bucket = bucket_of(&call.vars);
         state.config = call.vars.into_iter().collect();
         state.backend = call.backend;
@@ -319,4 +353,96 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
     let _ = std::fs::remove_file(&temp);
     file.open(&temp)?.write_all(bytes)?;
     std::fs::rename(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Commits, Memory, Sqlite};
+    use http_body_util::BodyExt;
+    use std::time::Duration;
+
+    fn outgoing(backend: Arc<dyn Backend>) -> Outgoing {
+        // Nothing is allowed: the request is refused after the commit.
+        let egress = Egress::new(Vec::new(), Duration::from_secs(1), Duration::from_secs(1));
+        Outgoing { egress, backend }
+    }
+
+    async fn send(outgoing: &mut Outgoing) -> HttpError {
+        let body = http_body_util::Empty::<bytes::Bytes>::new()
+            .map_err(HttpError::from)
+            .boxed_unsync();
+        let request = http::Request::get("http://sts.example/")
+            .body(body)
+            .unwrap();
+        let sent = outgoing.send_request(request, None, Box::new(async { Ok(()) }));
+        match Box::into_pin(sent).await {
+            Ok(_) => panic!("the request was not refused"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_calls_writes_are_committed_before_a_request_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let call = Arc::new(Sqlite::open_with(&path, Commits::PerCall).unwrap());
+        call.set("b", "session/1", b"s1").unwrap();
+        let other = Sqlite::open(&path).unwrap();
+        assert_eq!(other.get("b", "session/1").unwrap(), None);
+
+        let refused = send(&mut outgoing(call)).await;
+        assert!(
+            matches!(refused, HttpError::HttpRequestDenied),
+            "{refused:?}"
+        );
+        assert_eq!(
+            other.get("b", "session/1").unwrap().as_deref(),
+            Some(&b"s1"[..])
+        );
+    }
+
+    /// A store whose commits fail (a full disk, say).
+    struct FailingCommit(Memory);
+
+    impl Backend for FailingCommit {
+        fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+            self.0.get(bucket, key)
+        }
+        fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
+            self.0.set(bucket, key, value)
+        }
+        fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+            self.0.delete(bucket, key)
+        }
+        fn keys(&self, bucket: &str) -> Result<Vec<String>> {
+            self.0.keys(bucket)
+        }
+        fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64> {
+            self.0.increment(bucket, key, delta)
+        }
+        fn get_many(&self, bucket: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+            self.0.get_many(bucket, keys)
+        }
+        fn set_many(&self, bucket: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
+            self.0.set_many(bucket, entries)
+        }
+        fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()> {
+            self.0.delete_many(bucket, keys)
+        }
+        fn commit(&self) -> Result<()> {
+            anyhow::bail!("database or disk is full")
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_leaves_after_a_write_that_could_not_be_committed() {
+        let mut outgoing = outgoing(Arc::new(FailingCommit(Memory::default())));
+        // The allow-list is not even asked: the store's failure comes first.
+        let refused = send(&mut outgoing).await;
+        assert!(
+            matches!(&refused, HttpError::InternalError(Some(why)) if why.contains("commit")),
+            "{refused:?}"
+        );
+    }
 }

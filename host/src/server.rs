@@ -14,6 +14,7 @@
 use crate::bindings::PluginHost as Plugin;
 use crate::config::Config;
 use crate::host::{Calls, Host};
+use crate::kv::Commits;
 use crate::runtime::{HostState, Runtime, ServerTuning};
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -153,7 +154,7 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         },
     )?;
     let shared = Arc::new(Shared {
-        host: Host::open(config, Calls::Aws).await?,
+        host: Host::open(config, Calls::Aws, Commits::EachWrite).await?,
         request_timeout: server.request_timeout,
         body_timeout: server.body_timeout,
         slots: Arc::new(Semaphore::new(server.max_concurrency as usize)),

@@ -462,6 +462,7 @@ fn the_embedded_component_can_be_written_and_run() {
 fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
     use pam_aws_host::bindings::types::{AccessRequest, Error};
     use pam_aws_host::host::{Calls, Host};
+    use pam_aws_host::kv::Commits;
     use pam_aws_host::runtime::Runtime;
     use pam_aws_host::{config::Config, egress::Egress};
 
@@ -473,7 +474,9 @@ fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
     let tokio = tokio::runtime::Runtime::new().unwrap();
     let result = tokio.block_on(async {
         // Base credentials as the operator's environment would give them.
-        let mut host = Host::open(&config, Calls::StoreOnly).await.unwrap();
+        let mut host = Host::open(&config, Calls::StoreOnly, Commits::EachWrite)
+            .await
+            .unwrap();
         host.vars.extend([
             ("aws-access-key-id".into(), world().access_key_id.clone()),
             (

@@ -32,6 +32,23 @@ pub trait Backend: Send + Sync {
     /// All or nothing: one transaction (SQLite, memory) or one command (Redis).
     fn set_many(&self, bucket: &str, entries: &[(String, Vec<u8>)]) -> Result<()>;
     fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()>;
+    /// Makes what this call wrote durable, where writes wait for it
+    /// ([`Commits::PerCall`]); elsewhere each write already was.
+    fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// When a store's writes are committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commits {
+    /// Each write on its own: `pam-aws serve`, whose instances share one connection.
+    EachWrite,
+    /// A CLI call's writes together, in one transaction synced once, which
+    /// the host commits before a request leaves (no lock is held across the
+    /// network) and when the call ends. Only SQLite waits; Redis and memory
+    /// write at once.
+    PerCall,
 }
 
 /// A counter's stored text as a number.
@@ -53,6 +70,11 @@ fn add(key: &str, current: u64, delta: u64) -> Result<u64> {
 /// (or `rediss://`) or `memory:`. Relative SQLite paths are taken from
 /// `base_dir` (the config file's folder).
 pub fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn Backend>> {
+    open_with(url, base_dir, Commits::EachWrite)
+}
+
+/// [`open`], committing as `commits` says.
+pub fn open_with(url: &str, base_dir: &Path, commits: Commits) -> Result<Arc<dyn Backend>> {
     if url == "memory:" {
         return Ok(Arc::new(Memory::default()));
     }
@@ -61,7 +83,7 @@ pub fn open(url: &str, base_dir: &Path) -> Result<Arc<dyn Backend>> {
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = base_dir.join(path);
-        return Ok(Arc::new(Sqlite::open(&path)?));
+        return Ok(Arc::new(Sqlite::open_with(&path, commits)?));
     }
     anyhow::bail!(
         "store.url {:?} is not supported: use sqlite://PATH, redis://HOST:PORT/DB or memory:",

@@ -1,7 +1,8 @@
 //! The default store: SQLite on disk, in WAL mode, private to its owner.
 
-use super::Backend;
+use super::{Backend, Commits};
 use anyhow::{Context, Result};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
@@ -28,18 +29,41 @@ fn create_private(path: &Path) -> Result<()> {
 const UPSERT: &str = "INSERT INTO kv (bucket, key, value) VALUES (?1, ?2, ?3)
      ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value";
 
+/// WAL pages after which a one-call connection checkpoints: each call's
+/// open reads the WAL whole, so it is kept to a few calls' writes.
+const ONE_CALL_AUTOCHECKPOINT: u32 = 64;
+
 pub struct Sqlite {
     connection: Mutex<Connection>,
+    commits: Commits,
 }
 
 impl Sqlite {
+    /// For `pam-aws serve` and anything sharing the connection: every
+    /// write is its own transaction.
     pub fn open(path: &Path) -> Result<Sqlite> {
+        Self::open_with(path, Commits::EachWrite)
+    }
+
+    pub fn open_with(path: &Path, commits: Commits) -> Result<Sqlite> {
         create_private(path)?;
         let connection = Connection::open(path)
             .with_context(|| format!("opening the SQLite store {}", path.display()))?;
         // WAL lets a CLI call read while `serve` writes; the busy timeout waits out short locks.
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        match commits {
+            // Commits do not sync; the checkpoint when the last connection
+            // closes does.
+            Commits::EachWrite => connection.pragma_update(None, "synchronous", "NORMAL")?,
+            // One transaction per call, synced at its commit: durable when
+            // the call returns, so closing need not checkpoint (nor the
+            // next call create and sync a new WAL).
+            Commits::PerCall => {
+                connection.pragma_update(None, "synchronous", "FULL")?;
+                connection.pragma_update(None, "wal_autocheckpoint", ONE_CALL_AUTOCHECKPOINT)?;
+                connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+            }
+        }
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (
@@ -51,6 +75,7 @@ impl Sqlite {
         )?;
         Ok(Sqlite {
             connection: Mutex::new(connection),
+            commits,
         })
     }
 
@@ -59,6 +84,28 @@ impl Sqlite {
         self.connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one write operation all or nothing, holding the write lock
+    /// (IMMEDIATE: other processes wait rather than interleave). Alone, it
+    /// is a transaction of its own; in a call's transaction (begun here at
+    /// its first write), a savepoint.
+    fn write<T>(&self, operation: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut connection = self.connection();
+        if self.commits == Commits::EachWrite {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let result = operation(&transaction)?;
+            transaction.commit()?;
+            return Ok(result);
+        }
+        if connection.is_autocommit() {
+            connection.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        let savepoint = connection.savepoint()?;
+        let result = operation(&savepoint)?;
+        savepoint.commit()?;
+        Ok(result)
     }
 }
 
@@ -73,18 +120,16 @@ impl Backend for Sqlite {
     }
 
     fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.connection()
-            .prepare_cached(UPSERT)?
-            .execute(params![bucket, key, value])?;
-        Ok(())
+        self.write(|connection| {
+            connection
+                .prepare_cached(UPSERT)?
+                .execute(params![bucket, key, value])?;
+            Ok(())
+        })
     }
 
     fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        self.connection().execute(
-            "DELETE FROM kv WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key],
-        )?;
-        Ok(())
+        self.delete_many(bucket, &[key.to_string()])
     }
 
     fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64> {
@@ -93,20 +138,19 @@ impl Backend for Sqlite {
         if delta == 0 {
             return super::counter_value(key, self.get(bucket, key)?.as_deref());
         }
-        let mut connection = self.connection();
-        // IMMEDIATE takes the write lock first: other processes wait, not interleave.
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<Vec<u8>> = transaction
-            .query_row(
-                "SELECT value FROM kv WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let next = super::add(key, super::counter_value(key, current.as_deref())?, delta)?;
-        transaction.execute(UPSERT, params![bucket, key, next.to_string().into_bytes()])?;
-        transaction.commit()?;
-        Ok(next)
+        self.write(|connection| {
+            let current: Option<Vec<u8>> = connection
+                .prepare_cached("SELECT value FROM kv WHERE bucket = ?1 AND key = ?2")?
+                .query_row(params![bucket, key], |row| row.get(0))
+                .optional()?;
+            let next = super::add(key, super::counter_value(key, current.as_deref())?, delta)?;
+            connection.prepare_cached(UPSERT)?.execute(params![
+                bucket,
+                key,
+                next.to_string().into_bytes()
+            ])?;
+            Ok(next)
+        })
     }
 
     fn get_many(&self, bucket: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -125,30 +169,24 @@ impl Backend for Sqlite {
     }
 
     fn set_many(&self, bucket: &str, entries: &[(String, Vec<u8>)]) -> Result<()> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut statement = transaction.prepare_cached(UPSERT)?;
+        self.write(|connection| {
+            let mut statement = connection.prepare_cached(UPSERT)?;
             for (key, value) in entries {
                 statement.execute(params![bucket, key, value])?;
             }
-        }
-        transaction.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<()> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
+        self.write(|connection| {
             let mut statement =
-                transaction.prepare_cached("DELETE FROM kv WHERE bucket = ?1 AND key = ?2")?;
+                connection.prepare_cached("DELETE FROM kv WHERE bucket = ?1 AND key = ?2")?;
             for key in keys {
                 statement.execute(params![bucket, key])?;
             }
-        }
-        transaction.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn keys(&self, bucket: &str) -> Result<Vec<String>> {
@@ -159,6 +197,20 @@ impl Backend for Sqlite {
             .query_map(params![bucket], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(keys)
+    }
+
+    /// Ends the call's transaction, if a write began one. A commit that
+    /// fails is rolled back: the call's writes are all there, or none.
+    fn commit(&self) -> Result<()> {
+        let connection = self.connection();
+        if connection.is_autocommit() {
+            return Ok(());
+        }
+        if let Err(e) = connection.execute_batch("COMMIT") {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(anyhow::Error::from(e).context("committing the call's writes"));
+        }
+        Ok(())
     }
 }
 
@@ -184,6 +236,76 @@ mod tests {
             reopened.get("b", "resource/b").unwrap().as_deref(),
             Some(&b"2"[..])
         );
+    }
+
+    #[test]
+    fn a_calls_writes_are_one_transaction_seen_by_others_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let call = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        exercise(&call);
+        call.commit().unwrap();
+
+        call.set("b", "session/1", b"s1").unwrap();
+        assert_eq!(call.increment("b", "count/sessions", 1).unwrap(), 1);
+        // An operation refused inside the call leaves its other writes.
+        call.set("b", "text", b"not a counter").unwrap();
+        assert!(call.increment("b", "text", 1).is_err());
+        // The call reads its own writes; another process sees none yet.
+        assert_eq!(
+            call.get("b", "session/1").unwrap().as_deref(),
+            Some(&b"s1"[..])
+        );
+        let other = Sqlite::open(&path).unwrap();
+        assert_eq!(other.get("b", "session/1").unwrap(), None);
+        assert_eq!(other.increment("b", "count/sessions", 0).unwrap(), 0);
+
+        call.commit().unwrap();
+        assert_eq!(
+            other.get("b", "session/1").unwrap().as_deref(),
+            Some(&b"s1"[..])
+        );
+        assert_eq!(
+            other.get("b", "text").unwrap().as_deref(),
+            Some(&b"not a counter"[..])
+        );
+        // Committing with nothing pending is nothing.
+        call.commit().unwrap();
+        drop((call, other));
+
+        // Durable without the close-time checkpoint: a new process reads it.
+        let reopened = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        assert_eq!(reopened.increment("b", "count/sessions", 0).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_call_that_ends_without_committing_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let call = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        call.set_many("b", &[("session/1".into(), b"s1".to_vec())])
+            .unwrap();
+        drop(call);
+        let after = Sqlite::open(&path).unwrap();
+        assert_eq!(after.get("b", "session/1").unwrap(), None);
+    }
+
+    #[test]
+    fn a_call_holds_the_write_lock_until_it_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let call = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        call.set("b", "k", b"call").unwrap();
+        let other = Sqlite::open(&path).unwrap();
+        other
+            .connection()
+            .busy_timeout(std::time::Duration::from_millis(50))
+            .unwrap();
+        let blocked = other.set("b", "k", b"other").unwrap_err();
+        assert!(format!("{blocked:#}").contains("locked"), "{blocked:#}");
+        call.commit().unwrap();
+        other.set("b", "k", b"other").unwrap();
+        assert_eq!(call.get("b", "k").unwrap().as_deref(), Some(&b"other"[..]));
     }
 
     #[cfg(unix)]

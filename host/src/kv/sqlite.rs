@@ -4,8 +4,9 @@ use super::{Backend, Commits};
 use anyhow::{Context, Result};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Creates the SQLite file readable by its owner only (SQLite gives its
 /// `-wal` and `-shm` files the same mode).
@@ -26,16 +27,22 @@ fn create_private(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How long a write waits out another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 const UPSERT: &str = "INSERT INTO kv (bucket, key, value) VALUES (?1, ?2, ?3)
      ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value";
 
-/// WAL pages after which a one-call connection checkpoints: each call's
-/// open reads the WAL whole, so it is kept to a few calls' writes.
-const ONE_CALL_AUTOCHECKPOINT: u32 = 64;
+/// WAL size past which a one-call connection empties the WAL after its
+/// commit. The next process to open the store reads and checksums the WAL
+/// whole (the `-shm` index does not outlive the last connection), so the
+/// WAL is kept to a few calls' writes (about 25 KB each).
+const ONE_CALL_WAL_BOUND: u64 = 256 << 10;
 
 pub struct Sqlite {
     connection: Mutex<Connection>,
     commits: Commits,
+    wal: PathBuf,
 }
 
 impl Sqlite {
@@ -57,14 +64,16 @@ impl Sqlite {
             Commits::EachWrite => connection.pragma_update(None, "synchronous", "NORMAL")?,
             // One transaction per call, synced at its commit: durable when
             // the call returns, so closing need not checkpoint (nor the
-            // next call create and sync a new WAL).
+            // next call create and sync a new WAL). A checkpoint by a new
+            // process would copy the whole WAL again (it cannot know what
+            // the last one copied), so the WAL is emptied only past a bound.
             Commits::PerCall => {
                 connection.pragma_update(None, "synchronous", "FULL")?;
-                connection.pragma_update(None, "wal_autocheckpoint", ONE_CALL_AUTOCHECKPOINT)?;
+                connection.pragma_update(None, "wal_autocheckpoint", 0)?;
                 connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
             }
         }
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (
                 bucket TEXT NOT NULL,
@@ -73,9 +82,12 @@ impl Sqlite {
                 PRIMARY KEY (bucket, key)
             ) WITHOUT ROWID;",
         )?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Sqlite {
             connection: Mutex::new(connection),
             commits,
+            wal: wal.into(),
         })
     }
 
@@ -210,6 +222,21 @@ impl Backend for Sqlite {
             let _ = connection.execute_batch("ROLLBACK");
             return Err(anyhow::Error::from(e).context("committing the call's writes"));
         }
+        let wal_size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
+        if wal_size > ONE_CALL_WAL_BOUND {
+            // The writes are durable already: a checkpoint that would wait
+            // for another process's readers is left to a later call.
+            connection.busy_timeout(Duration::ZERO)?;
+            let emptied = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            connection.busy_timeout(BUSY_TIMEOUT)?;
+            match emptied {
+                Ok(0) => {}
+                Ok(_) => tracing::debug!("the WAL is in use by another connection; not emptied"),
+                Err(e) => tracing::debug!("emptying the WAL: {e}"),
+            }
+        }
         Ok(())
     }
 }
@@ -306,6 +333,60 @@ mod tests {
         call.commit().unwrap();
         other.set("b", "k", b"other").unwrap();
         assert_eq!(call.get("b", "k").unwrap().as_deref(), Some(&b"other"[..]));
+    }
+
+    #[test]
+    fn one_call_processes_keep_the_wal_to_a_few_calls_and_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let wal = dir.path().join("pam.db-wal");
+        let calls = 100;
+        let mut largest = 0;
+        for n in 0..calls {
+            let call = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+            let session = vec![b's'; 8 << 10];
+            call.set("b", &format!("session/{n}"), &session).unwrap();
+            call.increment("b", "count/sessions", 1).unwrap();
+            call.commit().unwrap();
+            drop(call);
+            largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+        }
+        // Without emptying, 100 calls' frames (over 1 MB) would pile up,
+        // and every new process would read them all.
+        assert!(
+            largest < 2 * ONE_CALL_WAL_BOUND,
+            "the WAL grew to {largest} bytes"
+        );
+        let after = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        assert_eq!(after.increment("b", "count/sessions", 0).unwrap(), calls);
+        assert_eq!(after.keys("b").unwrap().len(), calls as usize + 1);
+    }
+
+    #[test]
+    fn a_wal_another_connection_reads_is_left_and_nothing_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam.db");
+        let reader = Sqlite::open(&path).unwrap();
+        reader.set("b", "k", b"old").unwrap();
+        let call = Sqlite::open_with(&path, Commits::PerCall).unwrap();
+        // The reader's snapshot is pinned by an open read transaction.
+        let pinned = reader.connection();
+        pinned.execute_batch("BEGIN").unwrap();
+        let _: i64 = pinned
+            .query_row("SELECT count(*) FROM kv", [], |row| row.get(0))
+            .unwrap();
+        let started = std::time::Instant::now();
+        call.set("b", "k", &vec![b'x'; 2 * ONE_CALL_WAL_BOUND as usize])
+            .unwrap();
+        call.commit().unwrap();
+        // The checkpoint gave up at once rather than wait out the busy timeout.
+        assert!(started.elapsed() < BUSY_TIMEOUT / 2);
+        pinned.execute_batch("COMMIT").unwrap();
+        drop(pinned);
+        assert_eq!(
+            reader.get("b", "k").unwrap().unwrap().len(),
+            2 * ONE_CALL_WAL_BOUND as usize
+        );
     }
 
     #[cfg(unix)]

@@ -379,14 +379,25 @@ mod tests {
         call.set("b", "k", &vec![b'x'; 2 * ONE_CALL_WAL_BOUND as usize])
             .unwrap();
         call.commit().unwrap();
-        // The checkpoint gave up at once rather than wait out the busy timeout.
+        // The checkpoint gave up at once rather than wait out the busy
+        // timeout, and left the WAL as it was.
         assert!(started.elapsed() < BUSY_TIMEOUT / 2);
+        let wal = || {
+            std::fs::metadata(dir.path().join("pam.db-wal"))
+                .unwrap()
+                .len()
+        };
+        assert!(wal() > ONE_CALL_WAL_BOUND);
         pinned.execute_batch("COMMIT").unwrap();
         drop(pinned);
         assert_eq!(
             reader.get("b", "k").unwrap().unwrap().len(),
             2 * ONE_CALL_WAL_BOUND as usize
         );
+        // The next call's commit, unhindered, empties it.
+        call.set("b", "k2", b"v").unwrap();
+        call.commit().unwrap();
+        assert_eq!(wal(), 0);
     }
 
     #[cfg(unix)]

@@ -283,13 +283,9 @@ pub fn main() -> i32 {
         init_logging("error,pam_aws_host=warn", false);
     }
     let json = cli.json;
-    // A server spreads requests over every core; a CLI call is one
-    // instance, and starting worker threads for it only costs time.
-    let mut runtime = if matches!(cli.command, Command::Serve { .. }) {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
+    // Single-threaded: a CLI call is one instance, and `pam-aws serve`
+    // starts a runtime of its own per core for its connections.
+    let mut runtime = tokio::runtime::Builder::new_current_thread();
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report(json, Failure::Host(e.into())),

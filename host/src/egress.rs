@@ -68,11 +68,17 @@ impl Egress {
             allow: Arc::new(allow),
             connect_timeout,
             response_timeout,
-            pools: Arc::new(Pools {
-                plain: pooled(tcp_connector(connect_timeout)),
-                tls: OnceLock::new(),
-                connect_timeout,
-            }),
+            pools: Pools::new(connect_timeout),
+        }
+    }
+
+    /// The same allow-list and timeouts over pools of its own: each of
+    /// `pam-aws serve`'s threads drives its own connections, so no request
+    /// waits for another thread to write or read its socket.
+    pub fn with_own_pools(&self) -> Egress {
+        Egress {
+            pools: Pools::new(self.connect_timeout),
+            ..self.clone()
         }
     }
 
@@ -118,6 +124,14 @@ fn with_port(authority: &str, default_port: u16) -> String {
 }
 
 impl Pools {
+    fn new(connect_timeout: Duration) -> Arc<Pools> {
+        Arc::new(Pools {
+            plain: pooled(tcp_connector(connect_timeout)),
+            tls: OnceLock::new(),
+            connect_timeout,
+        })
+    }
+
     /// HTTP/1.1 through rustls on ring with the platform's roots
     /// (`SSL_CERT_FILE`, `SSL_CERT_DIR` honoured) and webpki's. Not HTTP/2
     /// yet: nginx answered our HTTP/2 requests with a 400 (to investigate).

@@ -1,8 +1,10 @@
 //! `pam-aws serve`: the component's `wasi:http/incoming-handler` behind
-//! hyper. Instances from the pre-instantiated component (pooling
-//! allocator), each kept for up to `instance_reuse` requests it answers
-//! cleanly, a deadline per request, a memory cap per instance, one log line
-//! per request, and a graceful stop on SIGTERM or ctrl-c.
+//! hyper, on one single-threaded runtime per core, which the accepting
+//! thread hands connections to in turn. Instances from the
+//! pre-instantiated component (pooling allocator), each kept for up to
+//! `instance_reuse` requests it answers cleanly, a deadline per request, a
+//! memory cap per instance, one log line per request, and a graceful stop
+//! on SIGTERM or ctrl-c.
 //!
 //! What keeps it serving under abuse: a request's body is read, bounded in
 //! size and time, before it may take an instance slot, so slow uploads hold
@@ -13,6 +15,7 @@
 
 use crate::bindings::PluginHost as Plugin;
 use crate::config::Config;
+use crate::egress::Egress;
 use crate::host::{Calls, Host};
 use crate::kv::Commits;
 use crate::runtime::{HostState, Runtime, ServerTuning};
@@ -29,7 +32,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
@@ -84,10 +88,11 @@ struct Warm {
 }
 
 impl Shared {
-    /// The most recently used idle instance, readied for this call, or a
-    /// fresh one.
-    async fn instance(&self) -> Result<Warm> {
-        let call = self.host.call().await;
+    /// The most recently used idle instance, readied for this call (and
+    /// `egress`, the calling thread's pools), or a fresh one.
+    async fn instance(&self, egress: &Egress) -> Result<Warm> {
+        let mut call = self.host.call().await;
+        call.egress = egress.clone();
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(mut warm) = idle {
             self.runtime.renew(&mut warm.store, call);
@@ -179,13 +184,27 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
     // Scripts wait for this line to know the port (with --listen 127.0.0.1:0).
     eprintln!("pam-aws serving on http://{local}");
 
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+    // One thread and single-threaded runtime per core, each serving the
+    // connections handed to it in turn, with its own upstream pools: a
+    // request, its guest and its AWS exchanges stay on one thread, without
+    // the cross-thread wake-ups of a work-stealing runtime.
+    let mut workers = Vec::new();
+    let mut threads = Vec::new();
+    for n in 0..worker_count() {
+        let (handoff, connections) = tokio::sync::mpsc::unbounded_channel();
+        let worker = Worker {
+            shared: shared.clone(),
+            egress: shared.host.egress.with_own_pools(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("pam-aws-serve-{n}"))
+            .spawn(move || worker.run(connections))
+            .context("starting a serving thread")?;
+        workers.push(handoff);
+        threads.push(thread);
+    }
     let mut stop = std::pin::pin!(stop_signal());
-    loop {
+    for next in workers.iter().cycle() {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -196,36 +215,107 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
             },
             () = &mut stop => break,
         };
-        // Answers over 8 KiB go out in two writes: without this, Nagle holds
-        // the second until the client's delayed ACK (40 ms a request).
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY was refused");
-        }
-        let shared = shared.clone();
-        let service = service_fn(move |request| {
-            let shared = shared.clone();
-            async move { Ok::<_, Infallible>(answer(shared, request, peer).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        match stream.into_std() {
+            Ok(stream) => {
+                let _ = next.send((stream, peer));
             }
-        });
+            Err(e) => tracing::warn!(error = %e, "could not hand a connection over"),
+        }
     }
     tracing::info!("stopping: finishing in-flight requests");
     eprintln!("pam-aws stopping: finishing in-flight requests");
     drop(listener);
-    // Connections first, then guests whose clients left: each holds a slot
-    // until it is done.
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        graceful.shutdown().await;
-        let _ = shared.slots.acquire_many(shared.max_concurrency).await;
+    // Each thread finishes its connections and the guests still running.
+    drop(workers);
+    let joined = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
     });
+    let _ = joined.await;
+    // Then what runs here (retention) gives its slot back.
+    let drained = tokio::time::timeout(
+        DRAIN_TIMEOUT,
+        shared.slots.acquire_many(shared.max_concurrency),
+    );
     if drained.await.is_err() {
         tracing::warn!("in-flight requests did not finish in time");
     }
     Ok(())
+}
+
+/// Serving threads: one per core the process may use.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One serving thread: its connections, the guests they start, and the
+/// pools their outgoing requests use.
+struct Worker {
+    shared: Arc<Shared>,
+    egress: Egress,
+}
+
+impl Worker {
+    /// Serves each connection handed over until the handoff closes (the
+    /// server stops), then lets them and their guests finish.
+    fn run(self, mut connections: UnboundedReceiver<(std::net::TcpStream, SocketAddr)>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!(error = %e, "a serving thread could not start");
+                return;
+            }
+        };
+        let worker = Arc::new(self);
+        runtime.block_on(async move {
+            let graceful = GracefulShutdown::new();
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            while let Some((stream, peer)) = connections.recv().await {
+                let stream = match TcpStream::from_std(stream) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not take a connection over");
+                        continue;
+                    }
+                };
+                // Answers over 8 KiB go out in two writes: without this, Nagle
+                // holds the second until the client's delayed ACK (40 ms a request).
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY was refused");
+                }
+                let worker = worker.clone();
+                let service = service_fn(move |request| {
+                    let worker = worker.clone();
+                    async move { Ok::<_, Infallible>(answer(worker, request, peer).await) }
+                });
+                let connection =
+                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            // Connections first, then guests whose clients left: each holds
+            // a slot until it is done (the slots are shared by every thread;
+            // this one's guests keep running while it waits).
+            let shared = &worker.shared;
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                graceful.shutdown().await;
+                let _ = shared.slots.acquire_many(shared.max_concurrency).await;
+            });
+            if drained.await.is_err() {
+                tracing::warn!("in-flight requests did not finish in time");
+            }
+        });
+    }
 }
 
 /// Idle instances are looked at a few times per lifetime.
@@ -271,7 +361,7 @@ async fn prune_forever(shared: Arc<Shared>, interval: Duration) {
 }
 
 async fn prune_once(shared: &Shared) -> Result<crate::bindings::types::PruneReport> {
-    let mut warm = shared.instance().await?;
+    let mut warm = shared.instance(&shared.host.egress).await?;
     let report = warm
         .plugin
         .pam_aws_console_broker()
@@ -313,7 +403,7 @@ fn spawn_epoch_ticker(engine: wasmtime::Engine) {
 
 /// One request through an instance, logged in one line.
 async fn answer(
-    shared: Arc<Shared>,
+    worker: Arc<Worker>,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
@@ -321,7 +411,7 @@ async fn answer(
     let method = request.method().clone();
     // The path only: queries are left out of the log.
     let path = request.uri().path().to_string();
-    let response = respond(shared, request).await;
+    let response = respond(worker, request).await;
     // Requests the instance had answered before this one (0: a fresh one).
     let reused = response.extensions().get::<Reused>().map(|reused| reused.0);
     tracing::info!(
@@ -339,9 +429,10 @@ async fn answer(
 
 /// Admission (a host, a whole body, a slot), then the guest.
 async fn respond(
-    shared: Arc<Shared>,
+    worker: Arc<Worker>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<HyperOutgoingBody> {
+    let shared = &worker.shared;
     if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
         return failure(400, "bad_request", "the request has no Host header");
     }
@@ -349,11 +440,11 @@ async fn respond(
         Ok(request) => request,
         Err(refused) => return *refused,
     };
-    let slot = match take_slot(&shared).await {
+    let slot = match take_slot(shared).await {
         Ok(slot) => slot,
         Err(busy) => return *busy,
     };
-    match tokio::time::timeout(shared.request_timeout, run(shared.clone(), request, slot)).await {
+    match tokio::time::timeout(shared.request_timeout, run(worker.clone(), request, slot)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             tracing::error!(error = %format!("{e:#}"), "the component failed");
@@ -464,11 +555,11 @@ impl Drop for Queued<'_> {
 }
 
 async fn run(
-    shared: Arc<Shared>,
+    worker: Arc<Worker>,
     request: hyper::Request<Full<Bytes>>,
     slot: OwnedSemaphorePermit,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
-    let mut warm = shared.instance().await?;
+    let mut warm = worker.shared.instance(&worker.egress).await?;
     let reused = Reused(warm.served);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let mut http = warm.store.data_mut().http();
@@ -483,7 +574,7 @@ async fn run(
             .wasi_http0_2_12_incoming_handler()
             .call_handle(&mut warm.store, incoming, outparam)
             .await;
-        shared.done_with(warm, result.is_ok());
+        worker.shared.done_with(warm, result.is_ok());
         drop(slot);
         result
     });

@@ -508,6 +508,40 @@ fn work_a_client_abandons_is_finished_and_audited() {
     );
 }
 
+/// Connections are handed to serve's threads in turn, so grants on
+/// separate connections run on separate threads: a stop must let each
+/// thread finish its own, answer them, and exit 0.
+#[test]
+fn a_stop_lets_grants_in_flight_on_every_serving_thread_finish() {
+    let (fake, pam) = set_up(&format!("max_attempts = 1\n{}", trusted_header_config()));
+    let mut server = pam.serve();
+    let grants = 4;
+    // Every hop 1 is slow: the stop arrives while all of them wait on it.
+    fake.script("sts", json!(vec![json!({"delay": 1.5}); grants]));
+    let access = format!("{}/v1/resources/f/accounts/a/access", server.url);
+    let clients: Vec<_> = (0..grants)
+        .map(|_| {
+            let access = access.clone();
+            std::thread::spawn(move || send("POST", &access, &as_user(ALICE, "pam-admins"), ""))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, log) = server.stop();
+    assert_eq!(status, Some(0), "{log}");
+    for client in clients {
+        let (status, body) = client.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"url\""), "{body}");
+    }
+    let sessions = pam.json(&["sessions", "--user", ALICE]);
+    assert_eq!(
+        sessions.as_array().map(Vec::len),
+        Some(grants),
+        "{sessions}"
+    );
+    assert!(log.contains("finishing in-flight requests"), "{log}");
+}
+
 #[test]
 fn planted_escapes_never_reach_the_operators_terminal() {
     let (_fake, pam) = set_up(&trusted_header_config());

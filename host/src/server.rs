@@ -196,9 +196,13 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
             shared: shared.clone(),
             egress: shared.host.egress.with_own_pools(),
         };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a serving thread's runtime")?;
         let thread = std::thread::Builder::new()
             .name(format!("pam-aws-serve-{n}"))
-            .spawn(move || worker.run(connections))
+            .spawn(move || worker.run(runtime, connections))
             .context("starting a serving thread")?;
         workers.push(handoff);
         threads.push(thread);
@@ -217,13 +221,16 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         };
         match stream.into_std() {
             Ok(stream) => {
-                let _ = next.send((stream, peer));
+                if next.send((stream, peer)).is_err() {
+                    tracing::error!("a serving thread has stopped; its connection is dropped");
+                }
             }
             Err(e) => tracing::warn!(error = %e, "could not hand a connection over"),
         }
     }
     tracing::info!("stopping: finishing in-flight requests");
     eprintln!("pam-aws stopping: finishing in-flight requests");
+    let stopping = Instant::now();
     drop(listener);
     // Each thread finishes its connections and the guests still running.
     drop(workers);
@@ -233,9 +240,10 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         }
     });
     let _ = joined.await;
-    // Then what runs here (retention) gives its slot back.
+    // Then what runs here (retention) gives its slot back, within what
+    // is left of the same time.
     let drained = tokio::time::timeout(
-        DRAIN_TIMEOUT,
+        DRAIN_TIMEOUT.saturating_sub(stopping.elapsed()),
         shared.slots.acquire_many(shared.max_concurrency),
     );
     if drained.await.is_err() {
@@ -259,17 +267,11 @@ struct Worker {
 impl Worker {
     /// Serves each connection handed over until the handoff closes (the
     /// server stops), then lets them and their guests finish.
-    fn run(self, mut connections: UnboundedReceiver<(std::net::TcpStream, SocketAddr)>) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!(error = %e, "a serving thread could not start");
-                return;
-            }
-        };
+    fn run(
+        self,
+        runtime: tokio::runtime::Runtime,
+        mut connections: UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    ) {
         let worker = Arc::new(self);
         runtime.block_on(async move {
             let graceful = GracefulShutdown::new();

@@ -361,7 +361,7 @@ async fn run(cli: Cli) -> Outcome {
             let wasm = plugin_wasm(cli.plugin.as_deref())?;
             let host = Host::open(&config, calls(&command), Commits::PerCall).await?;
             let runtime = Runtime::new(&wasm)?;
-            let (mut store, plugin) = runtime.instantiate(host.call().await).await?;
+            let (mut store, plugin) = runtime.instantiate(host.call(&host.egress).await).await?;
             let call = Call {
                 broker: plugin.pam_aws_console_broker(),
                 store: &mut store,

@@ -54,10 +54,11 @@ impl Host {
     }
 
     /// What one instance gets: the keys plus base credentials fresh from
-    /// the provider (which caches and refreshes role credentials). Without
-    /// them the component still checks the input, then reports them
-    /// missing; the chain's reason goes to the log.
-    pub async fn call(&self) -> CallContext {
+    /// the provider (which caches and refreshes role credentials), and
+    /// `egress` (this host's, or a serving thread's with its own pools).
+    /// Without credentials the component still checks the input, then
+    /// reports them missing; the chain's reason goes to the log.
+    pub async fn call(&self, egress: &Egress) -> CallContext {
         let mut vars = self.vars.clone();
         if let Some(provider) = &self.credentials {
             let resolved = provider.provide_credentials().await.context(
@@ -74,7 +75,7 @@ impl Host {
         CallContext {
             vars,
             backend: self.backend.clone(),
-            egress: self.egress.clone(),
+            egress: egress.clone(),
         }
     }
 }

@@ -91,8 +91,7 @@ impl Shared {
     /// The most recently used idle instance, readied for this call (and
     /// `egress`, the calling thread's pools), or a fresh one.
     async fn instance(&self, egress: &Egress) -> Result<Warm> {
-        let mut call = self.host.call().await;
-        call.egress = egress.clone();
+        let call = self.host.call(egress).await;
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(mut warm) = idle {
             self.runtime.renew(&mut warm.store, call);

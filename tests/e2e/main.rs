@@ -490,7 +490,10 @@ fn the_sandbox_refuses_hosts_outside_the_egress_allow_list() {
             Duration::from_secs(1),
         );
         let runtime = Runtime::new(pam_aws_host::PLUGIN_WASM).unwrap();
-        let (mut store, plugin) = runtime.instantiate(host.call().await).await.unwrap();
+        let (mut store, plugin) = runtime
+            .instantiate(host.call(&host.egress).await)
+            .await
+            .unwrap();
         let request = AccessRequest {
             resource: "sandbox".into(),
             account: "admin".into(),

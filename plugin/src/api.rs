@@ -258,27 +258,22 @@ fn identify<P: Platform>(
 
 /// `pattern`'s `{…}` segments captured from `path`, if it matches.
 fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let pattern: Vec<&str> = pattern.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    if pattern.len() != path.len() {
-        return None;
-    }
+    // Walked segment by segment: every request is tried against each route,
+    // and most fail at the first or second segment.
+    let (mut wants, mut gots) = (pattern.split('/'), path.split('/'));
     let mut params = Vec::new();
-    for (want, got) in pattern.iter().zip(&path) {
-        if want.starts_with('{') {
-            if got.is_empty() {
-                return None;
-            }
-            params.push(
+    loop {
+        match (wants.next(), gots.next()) {
+            (None, None) => return Some(params),
+            (Some(want), Some(got)) if want.starts_with('{') && !got.is_empty() => params.push(
                 percent_encoding::percent_decode_str(got)
                     .decode_utf8_lossy()
                     .into_owned(),
-            );
-        } else if want != got {
-            return None;
+            ),
+            (Some(want), Some(got)) if want == got => {}
+            _ => return None,
         }
     }
-    Some(params)
 }
 
 enum Failure {
@@ -967,6 +962,25 @@ mod tests {
                 .headers
                 .contains(&("allow", "GET, DELETE".to_string()))
         );
+    }
+
+    #[test]
+    fn paths_match_whole_segments_and_decode_their_parameters() {
+        let pattern = "/v1/resources/{name}/accounts/{account}";
+        assert_eq!(
+            match_path(pattern, "/v1/resources/prod/accounts/read%20only"),
+            Some(vec!["prod".to_string(), "read only".to_string()])
+        );
+        for path in [
+            "/v1/resources/prod/accounts",
+            "/v1/resources/prod/accounts/admin/access",
+            "/v1/resources//accounts/admin",
+            "/v1/resources/prod/accounts/",
+            "/v1/resource/prod/accounts/admin",
+        ] {
+            assert_eq!(match_path(pattern, path), None, "{path}");
+        }
+        assert_eq!(status(&host(), "GET", "/v1/resources/", ADMIN), 404);
     }
 
     #[test]

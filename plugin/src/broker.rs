@@ -17,12 +17,13 @@ use crate::model::{
 use crate::platform::Platform;
 use crate::retention::{self, Retention};
 use crate::sessions::Sessions;
-use crate::settings::{self, Settings};
+use crate::settings::Settings;
 use crate::store::{Page, Records, Stored, new_id};
 use crate::validate::{self, RoleArn};
 use crate::{clock, entries, federation, layout, revocation};
 use aws_credential_types::Credentials;
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 /// The session name used when creating resources and accounts proves the roles.
 pub const VALIDATION_SESSION: &str = "pam-aws-validation";
@@ -55,7 +56,7 @@ impl IssuedCredentials {
 pub struct Broker<P> {
     platform: P,
     /// The `catalog` config key, parsed on first use.
-    catalog: OnceCell<Catalog>,
+    catalog: OnceCell<Rc<Catalog>>,
 }
 
 impl<P: Platform> Broker<P> {
@@ -389,13 +390,11 @@ impl<P: Platform> Broker<P> {
         }
         let catalog = match self.platform.config("catalog")? {
             Some(text) if !text.trim().is_empty() => {
-                let settings = self.settings()?;
-                let text = settings::unwrap_base64("catalog", text)?;
-                Catalog::parse(&text, settings.external_id.as_deref())?
+                Catalog::from_config(text, self.settings()?.external_id.as_deref())?
             }
-            _ => Catalog::default(),
+            _ => Rc::new(Catalog::default()),
         };
-        Ok(self.catalog.get_or_init(|| catalog))
+        Ok(self.catalog.get_or_init(|| catalog).as_ref())
     }
 
     fn directory(&self) -> Result<Directory<'_>> {

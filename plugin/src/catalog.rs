@@ -6,7 +6,10 @@
 use crate::entries;
 use crate::error::{Result, config};
 use crate::model::{Account, NewAccount, NewResource, Resource};
+use crate::settings;
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Catalog entries have no creation time; they show the Unix epoch.
 const CATALOG_TIME: &str = "1970-01-01T00:00:00Z";
@@ -26,7 +29,45 @@ pub struct Catalog {
     pub accounts: Vec<Account>,
 }
 
+/// A `catalog` config value, the default external id it was read with, and
+/// what it parsed to.
+type Parsed = (String, Option<String>, Rc<Catalog>);
+
+thread_local! {
+    /// The catalog last parsed. An instance that serves request after
+    /// request (`pam-aws serve` reuses them) reads the same `catalog` key
+    /// each time, and parsing and checking it again was about a twentieth
+    /// of the component's work in a grant.
+    static LAST: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+}
+
 impl Catalog {
+    /// The `catalog` config value `raw` (JSON, or `base64:` JSON), parsed
+    /// and checked, or the catalog already parsed from this same value and
+    /// default external id. A changed value is parsed afresh; a failure is
+    /// not remembered.
+    pub fn from_config(raw: String, default_external_id: Option<&str>) -> Result<Rc<Catalog>> {
+        let remembered = LAST.with_borrow(|last| match last {
+            Some((text, external_id, catalog))
+                if *text == raw && external_id.as_deref() == default_external_id =>
+            {
+                Some(catalog.clone())
+            }
+            _ => None,
+        });
+        if let Some(catalog) = remembered {
+            return Ok(catalog);
+        }
+        let text = settings::unwrap_base64("catalog", raw.clone())?;
+        let catalog = Rc::new(Catalog::parse(&text, default_external_id)?);
+        LAST.set(Some((
+            raw,
+            default_external_id.map(str::to_string),
+            catalog.clone(),
+        )));
+        Ok(catalog)
+    }
+
     /// Parses and checks the catalog; a mistake names the entry and rule.
     pub fn parse(text: &str, default_external_id: Option<&str>) -> Result<Catalog> {
         let document: Document =
@@ -132,5 +173,43 @@ mod tests {
         let twice = message(json!({"resources": [
             {"name": "prod", "role_arn": RESOURCE_ROLE}, {"name": "prod", "role_arn": RESOURCE_ROLE}]}));
         assert!(twice.contains("twice"), "{twice}");
+    }
+
+    #[test]
+    fn a_changed_catalog_value_is_read_afresh() {
+        let declaring = |account: &str| {
+            json!({
+                "resources": [{"name": "prod", "role_arn": RESOURCE_ROLE}],
+                "accounts": [{"resource": "prod", "name": account, "role_arn": TARGET_ROLE,
+                              "duration": "30m"}],
+            })
+            .to_string()
+        };
+        let first = Catalog::from_config(declaring("admin"), Some("proj-1")).unwrap();
+        let again = Catalog::from_config(declaring("admin"), Some("proj-1")).unwrap();
+        assert!(
+            Rc::ptr_eq(&first, &again),
+            "the same value is not parsed twice"
+        );
+
+        let changed = Catalog::from_config(declaring("audit"), Some("proj-1")).unwrap();
+        assert!(changed.account("prod", "audit").is_some());
+        assert!(
+            changed.account("prod", "admin").is_none(),
+            "the old catalog is gone"
+        );
+
+        let other_default = Catalog::from_config(declaring("audit"), Some("proj-2")).unwrap();
+        assert_eq!(
+            other_default.resource("prod").unwrap().external_id,
+            "proj-2"
+        );
+
+        let broken = Catalog::from_config("{".to_string(), Some("proj-1"));
+        assert!(
+            broken.is_err(),
+            "a broken value is refused every time, not served stale"
+        );
+        assert!(Catalog::from_config("{".to_string(), Some("proj-1")).is_err());
     }
 }

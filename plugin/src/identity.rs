@@ -470,8 +470,16 @@ mod tests {
     }
 
     fn hs256(claims: Value) -> String {
-        let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        signed_hs256(SECRET.as_bytes(), &claims)
+    }
+
+    /// Signs with the component's own provider (its test-only HS256 signer),
+    /// installed first, so the tests pass whether or not another crate in
+    /// the build turns on jsonwebtoken's `rust_crypto` default provider.
+    fn signed_hs256(secret: &[u8], claims: &Value) -> String {
+        crate::jwt_crypto::install();
+        let key = EncodingKey::from_secret(secret).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
     }
 
     fn bearer(token: &str) -> HeaderMap {
@@ -528,8 +536,7 @@ mod tests {
             assert!(why.contains(rule), "{rule}: {why}");
         }
         // Signed with another secret.
-        let key = EncodingKey::from_secret(b"another-secret-another-secret!!!").unwrap();
-        let forged = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &good, &key).unwrap();
+        let forged = signed_hs256(b"another-secret-another-secret!!!", &good);
         let Err(Unauthenticated(why)) = auth.authenticate(&bearer(&forged)) else {
             panic!("forged token accepted")
         };

@@ -12,7 +12,7 @@ use jsonwebtoken::signature::{self, Verifier};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::{BoxedUint, Pkcs1v15Sign};
-use sha2_jwt::{Digest, Sha256};
+use sha2::{Digest, Sha256};
 
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,

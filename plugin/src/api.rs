@@ -1457,4 +1457,37 @@ mod tests {
             );
         }
     }
+
+    /// Not a test of behaviour but the loop `benches/guest-grant` times, built
+    /// like the component and run natively and as wasm: a whole REST grant
+    /// as `pam-aws serve` answers it (trusted header, catalog), each one
+    /// answered in full. The store keeps every grant, as serve's does.
+    #[test]
+    #[ignore = "a benchmark: benches/guest-grant runs it"]
+    fn guest_grant_loop() {
+        let mut fake = host();
+        let catalog = json!({
+            "resources": [{"name": "bench", "role_arn": crate::testing::RESOURCE_ROLE}],
+            "accounts": [{"resource": "bench", "name": "admin", "role_arn": crate::testing::TARGET_ROLE,
+                          "duration": "15m", "allow": ["alice@example.com"]}],
+        });
+        fake.config.insert("catalog".into(), catalog.to_string());
+        let grant = || {
+            answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+            let path = "/v1/resources/bench/accounts/admin/access";
+            let granted = call(&fake, "POST", path, ALICE, "");
+            assert_eq!(granted.status, 200, "{:?}", granted.body);
+            assert!(granted.body["url"].is_string());
+            fake.sent.borrow_mut().clear();
+        };
+        let grants: u32 = std::env::var("GUEST_GRANTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        (0..grants / 10).for_each(|_| grant());
+        let started = std::time::Instant::now();
+        (0..grants).for_each(|_| grant());
+        let micros = started.elapsed().as_secs_f64() * 1e6 / f64::from(grants);
+        println!("guest-grant: {grants} grants, {micros:.1} µs a grant");
+    }
 }

@@ -1219,14 +1219,19 @@ mod tests {
         assert!(fake.sent.borrow().is_empty(), "nothing reached AWS");
     }
 
+    /// A catalog of one resource and one 15-minute account that `allow` may use.
+    fn one_account_catalog(resource: &str, account: &str, allow: &str) -> Value {
+        json!({
+            "resources": [{"name": resource, "role_arn": crate::testing::RESOURCE_ROLE}],
+            "accounts": [{"resource": resource, "name": account, "role_arn": crate::testing::TARGET_ROLE,
+                          "duration": "15m", "allow": [allow]}],
+        })
+    }
+
     #[test]
     fn catalog_entries_are_served_and_read_only() {
         let mut fake = host();
-        let catalog = json!({
-            "resources": [{"name": "shared", "role_arn": crate::testing::RESOURCE_ROLE}],
-            "accounts": [{"resource": "shared", "name": "ro", "role_arn": crate::testing::TARGET_ROLE,
-                          "duration": "15m", "allow": ["group:dev"]}],
-        });
+        let catalog = one_account_catalog("shared", "ro", "group:dev");
         // As `wasmtime serve -Sconfig-var` must carry it: base64, no commas.
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(catalog.to_string());
@@ -1466,11 +1471,7 @@ mod tests {
     #[ignore = "a benchmark: benches/guest-grant runs it"]
     fn guest_grant_loop() {
         let mut fake = host();
-        let catalog = json!({
-            "resources": [{"name": "bench", "role_arn": crate::testing::RESOURCE_ROLE}],
-            "accounts": [{"resource": "bench", "name": "admin", "role_arn": crate::testing::TARGET_ROLE,
-                          "duration": "15m", "allow": ["alice@example.com"]}],
-        });
+        let catalog = one_account_catalog("bench", "admin", "alice@example.com");
         fake.config.insert("catalog".into(), catalog.to_string());
         let grant = || {
             answer_a_grant(&fake, "2027-01-15T08:30:00Z");

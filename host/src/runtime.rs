@@ -103,6 +103,10 @@ struct Outgoing {
 }
 
 impl WasiHttpHooks for Outgoing {
+    fn set_host_header(&mut self) -> bool {
+        self.egress.set_host_header()
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

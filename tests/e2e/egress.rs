@@ -105,8 +105,8 @@ fn a_pooled_connection_the_server_closed_is_recovered_without_an_aws_retry() {
     assert_eq!(events[0]["outcome"], "success", "{events}");
 }
 
-/// nginx terminating TLS (HTTP/2 offered by ALPN too) in front of the fake,
-/// logging each request's protocol and connection number.
+/// nginx terminating TLS in front of the fake (offering HTTP/2 by ALPN, or
+/// HTTP/1.1 only), logging each request's protocol and connection number.
 struct TlsProxy {
     child: std::process::Child,
     port: u16,
@@ -114,18 +114,19 @@ struct TlsProxy {
 }
 
 impl TlsProxy {
-    fn start(upstream: &str) -> TlsProxy {
+    fn start(upstream: &str, http2: bool) -> TlsProxy {
         let dir = tempfile::tempdir().unwrap();
         test_certificates(dir.path(), "proxy");
         let port = free_port();
         let d = dir.path().display();
+        let listen = if http2 { "ssl http2" } else { "ssl" };
         let config = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log warn;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n  log_format grants '$server_protocol $connection $request_method $uri';\n\
                access_log {d}/access.log grants;\n  client_body_temp_path {d}/body;\n\
                proxy_temp_path {d}/proxy;\n\
-               server {{\n    listen 127.0.0.1:{port} ssl http2;\n\
+               server {{\n    listen 127.0.0.1:{port} {listen};\n\
                  ssl_certificate {d}/proxy.pem; ssl_certificate_key {d}/proxy.key;\n\
                  location / {{ proxy_pass {upstream}; proxy_http_version 1.1; }}\n  }}\n}}\n"
         );
@@ -181,7 +182,38 @@ impl Drop for TlsProxy {
 #[test]
 fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots() {
     let fake = FakeAws::start();
-    let proxy = TlsProxy::start(&fake.url);
+    let proxy = TlsProxy::start(&fake.url, true);
+    let mut pam = through_tls(&proxy);
+    let requests = one_grant(&pam, &proxy);
+    // HTTP/2, offered by the endpoint, is taken.
+    assert!(
+        requests.iter().all(|(protocol, _)| protocol == "HTTP/2.0"),
+        "{requests:?}"
+    );
+
+    // Without our CA the same call is refused as a TLS failure, nothing granted.
+    let before = proxy.log().len();
+    pam.set_env("SSL_CERT_FILE", "/nonexistent");
+    let refused = pam.run(&["access", "f/a", "--user", ALICE, "--json"]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert_eq!(proxy.log().len(), before, "no request got through");
+}
+
+#[test]
+fn an_https_endpoint_without_http2_is_reached_over_http1_on_one_connection() {
+    let fake = FakeAws::start();
+    let proxy = TlsProxy::start(&fake.url, false);
+    let requests = one_grant(&through_tls(&proxy), &proxy);
+    assert!(
+        requests.iter().all(|(protocol, _)| protocol == "HTTP/1.1"),
+        "{requests:?}"
+    );
+}
+
+/// A CLI whose STS and sign-in endpoints are `proxy`, trusting its test CA
+/// as a platform root (webpki's roots do not know it), with a resource and
+/// an account.
+fn through_tls(proxy: &TlsProxy) -> Pam {
     let https = format!("https://127.0.0.1:{}", proxy.port);
     let ca = proxy.dir.path().join("ca.pem").display().to_string();
     let env = vec![
@@ -190,31 +222,27 @@ fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots()
             "AWS_SECRET_ACCESS_KEY".to_string(),
             "fake-secret".to_string(),
         ),
-        // Our CA, trusted as a platform root (webpki's roots do not know it).
         ("SSL_CERT_FILE".to_string(), ca),
     ];
     let mut pam = Pam::configured(&https, &format!("{https}/federation"), "us-east-1", "", env);
     pam.set_env("SSL_CERT_DIR", "/nonexistent");
     crate::faults::create_resource_and_account(&pam);
+    pam
+}
+
+/// One `access` through `proxy`: granted, its three requests (hop 1, hop 2,
+/// the token) on one connection; their `(protocol, connection)`.
+fn one_grant(pam: &Pam, proxy: &TlsProxy) -> Vec<(String, String)> {
     let before = proxy.log().len();
     let grant = pam.json(&["access", "f/a", "--user", ALICE]);
     assert_eq!(grant["session"]["status"], "active", "{grant}");
     let requests = proxy.log().split_off(before);
     assert_eq!(requests.len(), 3, "{requests:?}");
-    assert!(
-        requests.iter().all(|(protocol, _)| protocol == "HTTP/1.1"),
-        "{requests:?}"
-    );
     let used: BTreeSet<_> = requests.iter().map(|(_, connection)| connection).collect();
     assert_eq!(
         used.len(),
         1,
         "hop 1, hop 2 and the token on one connection: {requests:?}"
     );
-
-    // Without our CA the same call is refused as a TLS failure, nothing granted.
-    pam.set_env("SSL_CERT_FILE", "/nonexistent");
-    let refused = pam.run(&["access", "f/a", "--user", ALICE, "--json"]);
-    assert_ne!(refused.code, 0, "{}", refused.stderr);
-    assert_eq!(proxy.log().len(), before + 3, "no request got through");
+    requests
 }

@@ -434,10 +434,20 @@ impl TrustedHeader {
                 self.secret_name
             )));
         }
-        let email = header(&self.user)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| unauthenticated(format!("the {} header is required", self.user)))?;
+        // A value that is there but not visible ASCII (UTF-8 from the
+        // gateway, say) is named as such, not reported missing.
+        let email = match headers.get(&self.user) {
+            Some(value) => Some(value.to_str().map_err(|_| {
+                unauthenticated(format!(
+                    "the {} header must be visible ASCII: an email address",
+                    self.user
+                ))
+            })?),
+            None => None,
+        }
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| unauthenticated(format!("the {} header is required", self.user)))?;
         Ok(Identity {
             email: email.to_string(),
             groups: header(&self.groups).map(split_groups).unwrap_or_default(),
@@ -629,6 +639,20 @@ mod tests {
             auth.authenticate(&headers).unwrap().email,
             "bob@example.com"
         );
+        // A user header that is not ASCII is refused as such; an empty one as missing.
+        let refusal = |value: &[u8]| {
+            let mut odd = headers.clone();
+            odd.insert("x-pam-user", http::HeaderValue::from_bytes(value).unwrap());
+            match auth.authenticate(&odd) {
+                Err(Unauthenticated(why)) => why,
+                Ok(who) => panic!("accepted as {}", who.email),
+            }
+        };
+        assert_eq!(
+            refusal("jürgen@example.com".as_bytes()),
+            "the x-pam-user header must be visible ASCII: an email address"
+        );
+        assert_eq!(refusal(b"  "), "the x-pam-user header is required");
         // A second copy of an identity header, in either order, is ambiguous.
         for header in ["x-pam-user", "x-pam-groups", "x-pam-gateway-secret"] {
             let mut twice = headers.clone();

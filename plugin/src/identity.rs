@@ -436,18 +436,19 @@ impl TrustedHeader {
         }
         // A value that is there but not visible ASCII (UTF-8 from the
         // gateway, say) is named as such, not reported missing.
-        let email = match headers.get(&self.user) {
-            Some(value) => Some(value.to_str().map_err(|_| {
+        let email = headers
+            .get(&self.user)
+            .map(|value| value.to_str())
+            .transpose()
+            .map_err(|_| {
                 unauthenticated(format!(
                     "the {} header must be visible ASCII: an email address",
                     self.user
                 ))
-            })?),
-            None => None,
-        }
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| unauthenticated(format!("the {} header is required", self.user)))?;
+            })?
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| unauthenticated(format!("the {} header is required", self.user)))?;
         Ok(Identity {
             email: email.to_string(),
             groups: header(&self.groups).map(split_groups).unwrap_or_default(),

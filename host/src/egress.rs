@@ -309,13 +309,19 @@ fn source_of<'a, T: std::error::Error + 'static>(
     None
 }
 
-/// The connection was up (not a connect failure) and ended before any answer.
+/// The connection was up (not a connect failure) and ended before any
+/// answer, or an HTTP/2 server said it did not process the request: a
+/// GOAWAY whose last stream id lies below it, or a REFUSED_STREAM reset
+/// (RFC 9113, 8.7: such a request may be sent again).
 fn closed_before_answering(error: &hyper_util::client::legacy::Error) -> bool {
     if error.is_connect() {
         return false;
     }
     let hyper_closed = source_of::<hyper::Error>(error)
         .is_some_and(|e| e.is_incomplete_message() || e.is_canceled());
+    let h2_unprocessed = source_of::<h2::Error>(error).is_some_and(|e| {
+        e.is_remote() && (e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM))
+    });
     let reset = source_of::<std::io::Error>(error).is_some_and(|e| {
         matches!(
             e.kind(),
@@ -324,7 +330,7 @@ fn closed_before_answering(error: &hyper_util::client::legacy::Error) -> bool {
                 | std::io::ErrorKind::ConnectionAborted
         )
     });
-    hyper_closed || reset
+    hyper_closed || h2_unprocessed || reset
 }
 
 /// The pool's error as wasi-http's, so the component sees the same codes as

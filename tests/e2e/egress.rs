@@ -1,7 +1,7 @@
 //! The host's pooled egress, seen from the fake STS: which connection every
 //! request came on.
 
-use crate::faults::set_up;
+use crate::faults::{RESOURCE_ROLE, TARGET_ROLE, set_up};
 use crate::support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -183,7 +183,7 @@ impl Drop for TlsProxy {
 fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots() {
     let fake = FakeAws::start();
     let proxy = TlsProxy::start(&fake.url, true);
-    let mut pam = through_tls(&proxy);
+    let mut pam = through_tls(proxy.port, proxy.dir.path(), "");
     let requests = one_grant(&pam, &proxy);
     // HTTP/2, offered by the endpoint, is taken.
     assert!(
@@ -203,19 +203,19 @@ fn https_endpoints_are_reached_over_one_tls_connection_with_the_platform_roots()
 fn an_https_endpoint_without_http2_is_reached_over_http1_on_one_connection() {
     let fake = FakeAws::start();
     let proxy = TlsProxy::start(&fake.url, false);
-    let requests = one_grant(&through_tls(&proxy), &proxy);
+    let requests = one_grant(&through_tls(proxy.port, proxy.dir.path(), ""), &proxy);
     assert!(
         requests.iter().all(|(protocol, _)| protocol == "HTTP/1.1"),
         "{requests:?}"
     );
 }
 
-/// A CLI whose STS and sign-in endpoints are `proxy`, trusting its test CA
-/// as a platform root (webpki's roots do not know it), with a resource and
-/// an account.
-fn through_tls(proxy: &TlsProxy) -> Pam {
-    let https = format!("https://127.0.0.1:{}", proxy.port);
-    let ca = proxy.dir.path().join("ca.pem").display().to_string();
+/// A CLI whose STS and sign-in endpoints are the TLS endpoint on `port`,
+/// trusting the test CA in `dir` as a platform root (webpki's roots do not
+/// know it), with `extra` config, a resource and an account.
+fn through_tls(port: u16, dir: &std::path::Path, extra: &str) -> Pam {
+    let https = format!("https://127.0.0.1:{port}");
+    let ca = dir.join("ca.pem").display().to_string();
     let env = vec![
         ("AWS_ACCESS_KEY_ID".to_string(), "AKIDFAKE".to_string()),
         (
@@ -224,7 +224,13 @@ fn through_tls(proxy: &TlsProxy) -> Pam {
         ),
         ("SSL_CERT_FILE".to_string(), ca),
     ];
-    let mut pam = Pam::configured(&https, &format!("{https}/federation"), "us-east-1", "", env);
+    let mut pam = Pam::configured(
+        &https,
+        &format!("{https}/federation"),
+        "us-east-1",
+        extra,
+        env,
+    );
     pam.set_env("SSL_CERT_DIR", "/nonexistent");
     crate::faults::create_resource_and_account(&pam);
     pam
@@ -245,4 +251,95 @@ fn one_grant(pam: &Pam, proxy: &TlsProxy) -> Vec<(String, String)> {
         "hop 1, hop 2 and the token on one connection: {requests:?}"
     );
     requests
+}
+
+/// An HTTP/2-only TLS front for the fake that refuses a scripted request
+/// as HTTP/2 servers do when they shed a connection
+/// (`tests/support/h2_front.py`).
+struct H2Front {
+    port: u16,
+    control: String,
+    dir: tempfile::TempDir,
+    _helper: Helper,
+}
+
+impl H2Front {
+    fn start(upstream: &str) -> H2Front {
+        let dir = tempfile::tempdir().unwrap();
+        test_certificates(dir.path(), "front");
+        let (port, control) = (free_port(), free_port());
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let helper = spawn_helper(
+            "h2_front.py",
+            &[
+                &port.to_string(),
+                &control.to_string(),
+                &file("front.pem"),
+                &file("front.key"),
+                upstream,
+            ],
+            control,
+        );
+        wait_for_port(port, "h2_front.py");
+        H2Front {
+            port,
+            control: format!("http://127.0.0.1:{control}"),
+            dir,
+            _helper: helper,
+        }
+    }
+
+    /// Passes `skip` more requests, then refuses the next one: `goaway`
+    /// (below its stream id, then the connection closes) or `reset`
+    /// (RST_STREAM with REFUSED_STREAM).
+    fn refuse(&self, skip: usize, how: &str) {
+        ureq::post(&format!("{}/_refuse", self.control))
+            .send(json!({"skip": skip, "how": how}).to_string())
+            .expect("scripting the HTTP/2 front");
+    }
+
+    /// `{connection, stream, path, outcome}` of every request so far.
+    fn log(&self) -> Vec<Value> {
+        get_json(&format!("{}/_log", self.control))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn a_request_an_http2_server_refused_is_sent_again_without_an_aws_retry() {
+    for how in ["goaway", "reset"] {
+        let fake = FakeAws::start();
+        let front = H2Front::start(&fake.url);
+        // One attempt per AWS call: a grant that succeeds was not retried by the component.
+        let pam = through_tls(front.port, front.dir.path(), "max_attempts = 1\n");
+        let (before, before_sts) = (front.log().len(), fake.requests("sts").len());
+        front.refuse(1, how); // hop 1 is answered, hop 2 refused
+        let grant = pam.json(&["access", "f/a", "--user", ALICE]);
+        assert_eq!(grant["session"]["status"], "active", "{how}: {grant}");
+
+        let log = front.log().split_off(before);
+        let outcomes: Vec<_> = log.iter().map(|r| r["outcome"].clone()).collect();
+        assert_eq!(
+            outcomes,
+            [
+                json!("answered"),
+                json!(how),
+                json!("answered"),
+                json!("answered")
+            ],
+            "{how}: {log:#?}"
+        );
+        if how == "goaway" {
+            assert_ne!(
+                log[1]["connection"], log[2]["connection"],
+                "after a GOAWAY, hop 2 goes on a new connection: {log:#?}"
+            );
+        }
+        // The refused request never reached AWS; each hop arrived once.
+        let sts = fake.requests("sts").split_off(before_sts);
+        let roles: Vec<_> = sts.iter().map(|r| r["params"]["RoleArn"].clone()).collect();
+        assert_eq!(roles, [json!(RESOURCE_ROLE), json!(TARGET_ROLE)], "{how}");
+    }
 }

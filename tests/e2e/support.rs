@@ -63,7 +63,7 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn wait_for_port(port: u16, what: &str) {
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -76,12 +76,12 @@ fn wait_for_port(port: u16, what: &str) {
 
 /// A helper process that exits when our end of its stdin closes (when the
 /// test process exits, however it exits).
-struct Helper {
+pub struct Helper {
     _child: Child,
     _stdin: ChildStdin,
 }
 
-fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
+pub fn spawn_helper(script: &str, args: &[&str], port: u16) -> Helper {
     let mut child = Command::new(python())
         .arg(root().join("tests/support").join(script))
         .args(args)

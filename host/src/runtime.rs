@@ -34,7 +34,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     outgoing: Outgoing,
-    config: WasiConfigVariables,
+    config: Arc<WasiConfigVariables>,
     backend: Arc<dyn Backend>,
     bucket: String,
     limits: Limits,
@@ -124,9 +124,12 @@ impl WasiHttpHooks for Outgoing {
     }
 }
 
-/// What a call needs besides the component: config keys, store, egress.
+/// What a call needs besides the component: config keys (shared by the
+/// calls that see the same base credentials), its keyvalue bucket, store
+/// and egress.
 pub struct CallContext {
-    pub vars: Vec<(String, String)>,
+    pub config: Arc<WasiConfigVariables>,
+    pub bucket: String,
     pub backend: Arc<dyn Backend>,
     pub egress: Egress,
 }
@@ -215,8 +218,8 @@ impl Runtime {
                 egress: call.egress,
                 backend: call.backend.clone(),
             },
-            bucket: bucket_of(&call.vars),
-            config: call.vars.into_iter().collect(),
+            bucket: call.bucket,
+            config: call.config,
             backend: call.backend,
             limits: Limits::default(),
         };
@@ -240,8 +243,8 @@ impl Runtime {
             egress: call.egress,
             backend: call.backend.clone(),
         };
-        state.bucket = bucket_of(&call.vars);
-        state.config = call.vars.into_iter().collect();
+        state.bucket = call.bucket;
+        state.config = call.config;
         state.backend = call.backend;
         self.start_deadline(store);
     }
@@ -278,13 +281,6 @@ impl HostState {
         self.free_request_options();
         self.table.is_empty() && self.limits.memory_bytes <= REUSE_MEMORY_LIMIT
     }
-}
-
-fn bucket_of(vars: &[(String, String)]) -> String {
-    vars.iter()
-        .find(|(k, _)| k == "kv-bucket")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
 }
 
 fn cache_dir() -> Option<PathBuf> {

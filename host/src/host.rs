@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use wasmtime_wasi_config::WasiConfigVariables;
 
 pub struct Host {
-    /// The component's `wasi:config` keys, without credentials.
+    /// The component's `wasi:config` keys, without credentials. Fixed once
+    /// calls begin: the map built from them is kept for later calls.
     pub vars: Vec<(String, String)>,
     pub backend: Arc<dyn Backend>,
     pub egress: Egress,

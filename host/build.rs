@@ -29,11 +29,13 @@ fn main() {
         "cargo:rerun-if-changed={}",
         root.join("Cargo.lock").display()
     );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("plugin").join("rust-toolchain.toml").display()
+    );
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut command = Command::new(cargo);
+    let mut command = plugin_cargo(&root);
     command
-        .current_dir(&root)
         .args([
             "build",
             "-p",
@@ -67,7 +69,7 @@ fn main() {
     let status = command.status().expect("running cargo to build the plugin");
     assert!(
         status.success(),
-        "building the plugin failed; is the target installed? run: rustup target add wasm32-wasip2"
+        "building the plugin failed; is its toolchain installed? run: scripts/setup"
     );
     let built = target_dir
         .join("wasm32-wasip2")
@@ -90,6 +92,30 @@ fn main() {
     std::fs::write(out_dir.join("pam_aws_plugin.sha256"), digest)
         .expect("writing the plugin digest");
     pack_relative_relocations(&out_dir);
+}
+
+/// Cargo for the component, on the toolchain `plugin/rust-toolchain.toml`
+/// names (its WASI imports depend on the Rust version), not the host's.
+/// Under rustup that is its `cargo` proxy run in `plugin/`, with the host's
+/// toolchain choice taken out of the environment; without rustup there is
+/// one toolchain, and it builds both.
+fn plugin_cargo(root: &std::path::Path) -> Command {
+    println!("cargo:rerun-if-env-changed=RUSTUP_TOOLCHAIN");
+    if std::env::var_os("RUSTUP_TOOLCHAIN").is_none() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut command = Command::new(cargo);
+        command.current_dir(root);
+        return command;
+    }
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(root.join("plugin"))
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTUP_TOOLCHAIN_SOURCE")
+        // The outer cargo's own settings for its rustc must not reach the other toolchain.
+        .env_remove("RUSTC")
+        .env_remove("RUSTDOC");
+    command
 }
 
 /// Links the `pam-aws` binary with packed relative relocations (`DT_RELR`):

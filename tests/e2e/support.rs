@@ -696,7 +696,7 @@ impl Pam {
     }
 }
 
-/// Upstream `wasmtime` at the version our host embeds (Cargo.lock's), as
+/// Upstream `wasmtime` at the version of our host's WASI crates, as
 /// `scripts/setup --tests` installs it.
 pub fn wasmtime_cli() -> PathBuf {
     let path = std::env::var_os("PAM_AWS_WASMTIME")
@@ -720,13 +720,14 @@ pub fn wasmtime_cli() -> PathBuf {
     path
 }
 
-/// The `wasmtime` crate's version in the workspace's Cargo.lock.
+/// The version of the host's WASI crates in the workspace's Cargo.lock,
+/// which upstream `wasmtime` is published with (scripts/lib/upstream-wasmtime.sh).
 fn wasmtime_version() -> String {
     let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
     let lock = std::fs::read_to_string(lock).expect("Cargo.lock");
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == "name = \"wasmtime\"" {
+        if line == "name = \"wasmtime-wasi-http\"" {
             let version = lines.next().expect("a version line");
             return version
                 .trim_start_matches("version = ")
@@ -734,7 +735,7 @@ fn wasmtime_version() -> String {
                 .to_string();
         }
     }
-    panic!("no wasmtime in Cargo.lock")
+    panic!("no wasmtime-wasi-http in Cargo.lock")
 }
 
 /// A CA of our own (`ca.pem`) and a certificate for 127.0.0.1 it signed

@@ -1463,6 +1463,28 @@ mod tests {
         }
     }
 
+    /// Every config read is a call out of the component: a grant reads each
+    /// key it needs once, however many parts of the flow use it.
+    #[test]
+    fn a_grant_reads_each_config_key_once() {
+        let mut fake = host();
+        let catalog = one_account_catalog("bench", "admin", "alice@example.com");
+        fake.config.insert("catalog".into(), catalog.to_string());
+        answer_a_grant(&fake, "2027-01-15T08:30:00Z");
+        let path = "/v1/resources/bench/accounts/admin/access";
+        let granted = call(&fake, "POST", path, ALICE, "");
+        assert_eq!(granted.status, 200, "{:?}", granted.body);
+        let reads = fake.config_reads.borrow();
+        let mut repeated: Vec<&String> = reads
+            .iter()
+            .filter(|key| reads.iter().filter(|other| other == key).count() > 1)
+            .collect();
+        repeated.sort();
+        repeated.dedup();
+        assert!(repeated.is_empty(), "read more than once: {repeated:?}");
+        assert!(reads.contains(&"sts-endpoint".to_string()), "{reads:?}");
+    }
+
     /// Not a test of behaviour but the loop `benches/guest-grant` times, built
     /// like the component and run natively and as wasm: a whole REST grant
     /// as `pam-aws serve` answers it (trusted header, catalog), each one

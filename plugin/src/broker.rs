@@ -57,6 +57,9 @@ pub struct Broker<P> {
     platform: P,
     /// The `catalog` config key, parsed on first use.
     catalog: OnceCell<Rc<Catalog>>,
+    /// The settings, read on first use: a broker lives for one request,
+    /// and every config read is a call out of the component.
+    settings: OnceCell<Settings>,
 }
 
 impl<P: Platform> Broker<P> {
@@ -65,6 +68,7 @@ impl<P: Platform> Broker<P> {
         Broker {
             platform,
             catalog: OnceCell::new(),
+            settings: OnceCell::new(),
         }
     }
 
@@ -96,11 +100,11 @@ impl<P: Platform> Broker<P> {
     /// Hop 1, hop 2, sign-in token, login URL, session record, audit.
     pub fn access(&self, grant: Grant) -> Result<AccessGrant> {
         let settings = self.settings()?;
-        let mut aws = Aws::new(&self.platform, &settings);
+        let mut aws = Aws::new(&self.platform, settings);
         let result = (|| {
             let hop1 = aws.assume_resource_role(grant.hop1())?;
             let hop2 = aws.assume_role(&hop1.credentials, grant.hop2())?;
-            let signin = grant.federation_endpoint(&settings);
+            let signin = grant.federation_endpoint(settings);
             let token = aws.signin_token(&signin, &hop2.credentials)?;
             let url =
                 federation::login_url(&signin, &settings.issuer, &grant.destination(), &token)?;
@@ -116,7 +120,7 @@ impl<P: Platform> Broker<P> {
     /// hop 2, session record, audit; hop 2's credentials instead of a URL.
     pub fn credentials(&self, grant: Grant) -> Result<IssuedCredentials> {
         let settings = self.settings()?;
-        let mut aws = Aws::new(&self.platform, &settings);
+        let mut aws = Aws::new(&self.platform, settings);
         let result = (|| {
             let hop1 = aws.assume_resource_role(grant.hop1())?;
             let hop2 = aws.assume_role(&hop1.credentials, grant.hop2())?;
@@ -162,7 +166,7 @@ impl<P: Platform> Broker<P> {
         )?;
         let directory = self.directory()?;
         directory.check_new_resource(&resource.name)?;
-        let mut aws = Aws::new(&self.platform, &settings);
+        let mut aws = Aws::new(&self.platform, settings);
         let result = (|| {
             aws.assume_resource(&resource, VALIDATION_SESSION)?;
             directory.insert_resource(Stored::new(resource.clone()))?;
@@ -204,7 +208,7 @@ impl<P: Platform> Broker<P> {
         )?;
         directory.check_new_account(&resource.name, &account.name)?;
         let settings = self.settings()?;
-        let mut aws = Aws::new(&self.platform, &settings);
+        let mut aws = Aws::new(&self.platform, settings);
         let result = (|| {
             let hop1 = aws.assume_resource(&resource, VALIDATION_SESSION)?;
             let hop2 = RoleCall::target_role(
@@ -317,7 +321,7 @@ impl<P: Platform> Broker<P> {
         let written =
             revocation::policy(&user_ids, now, &uuid::Uuid::now_v7().simple().to_string());
         let settings = self.settings()?;
-        let mut aws = Aws::new(&self.platform, &settings);
+        let mut aws = Aws::new(&self.platform, settings);
         let result = (|| {
             let hop1 = aws.assume_resource(&resource, REVOCATION_SESSION)?;
             let iam = aws.iam(&hop1.credentials, &target_role);
@@ -380,8 +384,12 @@ impl<P: Platform> Broker<P> {
 
     // ---- the parts ----
 
-    fn settings(&self) -> Result<Settings> {
-        Settings::load(&self.platform)
+    fn settings(&self) -> Result<&Settings> {
+        if let Some(settings) = self.settings.get() {
+            return Ok(settings);
+        }
+        let settings = Settings::load(&self.platform)?;
+        Ok(self.settings.get_or_init(|| settings))
     }
 
     fn catalog(&self) -> Result<&Catalog> {

@@ -24,6 +24,8 @@ pub struct Fake {
     pub refuse_egress: Cell<bool>,
     /// Keys read so far (`get` and `get-many`): what a list costs.
     pub reads: Cell<usize>,
+    /// Config keys read so far, in order: each is a call out of the component.
+    pub config_reads: RefCell<Vec<String>>,
 }
 
 impl KeyValue for Fake {
@@ -96,6 +98,7 @@ impl Platform for &Fake {
         self.slept.borrow_mut().push(duration);
     }
     fn config(&self, key: &str) -> Result<Option<String>> {
+        self.config_reads.borrow_mut().push(key.to_string());
         Ok(self.config.get(key).cloned())
     }
     fn store(&self) -> &dyn KeyValue {

@@ -1475,12 +1475,8 @@ mod tests {
         let granted = call(&fake, "POST", path, ALICE, "");
         assert_eq!(granted.status, 200, "{:?}", granted.body);
         let reads = fake.config_reads.borrow();
-        let mut repeated: Vec<&String> = reads
-            .iter()
-            .filter(|key| reads.iter().filter(|other| other == key).count() > 1)
-            .collect();
-        repeated.sort();
-        repeated.dedup();
+        let mut seen = std::collections::BTreeSet::new();
+        let repeated: Vec<&String> = reads.iter().filter(|key| !seen.insert(*key)).collect();
         assert!(repeated.is_empty(), "read more than once: {repeated:?}");
         assert!(reads.contains(&"sts-endpoint".to_string()), "{reads:?}");
     }

@@ -9,6 +9,12 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::Command;
 
+/// How much LLVM may inline into the component's `opt-level = "z"` code
+/// (whose own limit is 5): at 25, about 6 % less server CPU a grant for
+/// about 5 KB (README, Performance); 40 would pass the size cap.
+/// `benches/guest-grant` reads it from here.
+const COMPONENT_INLINE_THRESHOLD: u32 = 25;
+
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -60,7 +66,10 @@ fn main() {
         command.env_remove(var);
     }
     // The linker stops at the core module: it is optimised below, then made a component.
-    let mut rustflags = vec!["-Clink-arg=--skip-wit-component".to_string()];
+    let mut rustflags = vec![
+        "-Clink-arg=--skip-wit-component".to_string(),
+        format!("-Cllvm-args=-inline-threshold={COMPONENT_INLINE_THRESHOLD}"),
+    ];
     // Panic locations name source files: without the registry's long prefix
     // (`~/.cargo/registry/src/index.crates.io-…/`) they take ~6 KB less.
     rustflags

@@ -17,6 +17,7 @@ mod embedding;
 mod faults;
 mod gateway;
 mod hardening;
+mod release;
 mod shapes;
 mod spin;
 mod spin_host;

@@ -3,10 +3,11 @@
 Drives a `pam-aws` binary through the work it does in production, so the
 profile it writes says which code is hot: `serve` answering grants (and the
 other REST calls: health, lists, revocation) over keep-alive connections, on
-the memory store and on SQLite, one client and several at once, then CLI
-calls. AWS is a canned STS, IAM and sign-in stub in a child process (apart
-from the clients' interpreter lock, so it keeps up): no network, no
-credentials. Every answer is checked, so a workload that stopped working
+the memory store against AWS over plain HTTP (as the benchmarks' stub) and
+on SQLite against AWS over TLS (as in production; when openssl is there to
+make a certificate), one client and several at once, then CLI calls. AWS is
+a canned STS, IAM and sign-in stub in a child process (apart from the
+clients' interpreter lock, so it keeps up): no network, no credentials. Every answer is checked, so a workload that stopped working
 fails the build instead of training on error paths.
 
 usage: python3 scripts/lib/pgo-train.py PAM_AWS [--seconds N]
@@ -18,8 +19,10 @@ import http.server
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -80,7 +83,41 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_config(folder, store, stub_port):
+def start_stub(tls=None):
+    """The stub in a child process; its address as a URL."""
+    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        stub.socket = context.wrap_socket(stub.socket, server_side=True)
+    process = multiprocessing.get_context("fork").Process(target=stub.serve_forever, daemon=True)
+    process.start()
+    stub.socket.close()  # the child's now
+    return f"{'https' if tls else 'http'}://127.0.0.1:{stub.server_address[1]}", process
+
+
+def make_certificate(folder):
+    """A CA (ca.pem, which the host is told to trust) and the stub's
+    certificate for 127.0.0.1 it signed; None without openssl."""
+    if not shutil.which("openssl"):
+        print("pgo-train: no openssl, so no training over TLS", file=sys.stderr)
+        return None
+    path = lambda name: os.path.join(folder, name)
+    with open(path("ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=pgo-train-ca "
+        f"-keyout {path('ca.key')} -out {path('ca.pem')}",
+        "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+        f"-keyout {path('stub.key')} -out {path('stub.csr')}",
+        f"x509 -req -in {path('stub.csr')} -CA {path('ca.pem')} -CAkey {path('ca.key')} -CAcreateserial "
+        f"-days 1 -extfile {path('ext.cnf')} -out {path('stub.pem')}",
+    ):
+        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
+    return path("stub.pem"), path("stub.key")
+
+
+def write_config(folder, store, stub):
     with open(os.path.join(folder, "catalog.json"), "w") as f:
         json.dump(
             {
@@ -110,9 +147,9 @@ def write_config(folder, store, stub_port):
 url = "{store}"
 [aws]
 region = "us-east-1"
-sts_endpoint = "http://127.0.0.1:{stub_port}"
-federation_endpoint = "http://127.0.0.1:{stub_port}/federation"
-iam_endpoint = "http://127.0.0.1:{stub_port}"
+sts_endpoint = "{stub}"
+federation_endpoint = "{stub}/federation"
+iam_endpoint = "{stub}"
 issuer = "pam-aws-training"
 [auth]
 mode = "trusted-header"
@@ -208,10 +245,6 @@ def main():
     arguments = parser.parse_args()
     pam = os.path.abspath(arguments.pam_aws)
 
-    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    stub_process = multiprocessing.get_context("fork").Process(target=stub.serve_forever, daemon=True)
-    stub_process.start()
-    stub.socket.close()  # the child's now
     env = dict(
         os.environ,
         AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
@@ -221,11 +254,18 @@ def main():
     env.pop("AWS_PROFILE", None)
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
-        grants = revocations = 0
-        for store in ("memory:", "sqlite://pam.db"):
-            config = write_config(folder, store, stub.server_address[1])
+        grants = over_tls = revocations = 0
+        tls = make_certificate(folder)
+        stubs = []
+        for store, stub_tls in (("memory:", None), ("sqlite://pam.db", tls)):
+            stub, stub_process = start_stub(stub_tls)
+            stubs.append(stub_process)
+            if stub_tls:
+                env["SSL_CERT_FILE"] = os.path.join(folder, "ca.pem")
+            config = write_config(folder, store, stub)
             served = train_serve(pam, config, env, arguments.seconds)
             grants, revocations = grants + served[0], revocations + served[1]
+            over_tls += served[0] if stub_tls else 0
         cli = 0
         for command in (["access", "bench/admin", "--user", "alice@example.com"],) * 20 + (
             ["sessions", "--active"],
@@ -233,8 +273,9 @@ def main():
         ):
             subprocess.run([pam, "--config", config, "--json", *command], env=env, check=True, capture_output=True)
             cli += 1
-    stub_process.terminate()
-    print(f"pgo-train: {grants} grants and {revocations} revocations served, {cli} CLI calls")
+        for stub_process in stubs:
+            stub_process.terminate()
+    print(f"pgo-train: {grants} grants ({over_tls} over TLS) and {revocations} revocations served, {cli} CLI calls")
 
 
 if __name__ == "__main__":

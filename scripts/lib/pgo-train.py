@@ -227,8 +227,9 @@ def train_serve(pam, config, env, seconds):
                 thread.start()
             for thread in threads:
                 thread.join()
-        for failed in (count for count in counts if isinstance(count, Exception)):
-            raise SystemExit(f"pgo-train: {failed}")
+        failures = [count for count in counts if isinstance(count, Exception)]
+        if failures:
+            raise SystemExit(f"pgo-train: {failures[0]}")
     finally:
         # A clean exit is what writes the profile.
         server.send_signal(signal.SIGTERM)

@@ -7,8 +7,9 @@ the memory store against AWS over plain HTTP (as the benchmarks' stub) and
 on SQLite against AWS over TLS (as in production; when openssl is there to
 make a certificate), one client and several at once, then CLI calls. AWS is
 a canned STS, IAM and sign-in stub in a child process (apart from the
-clients' interpreter lock, so it keeps up): no network, no credentials. Every answer is checked, so a workload that stopped working
-fails the build instead of training on error paths.
+clients' interpreter lock, so it keeps up): no network, no credentials.
+Every answer is checked, so a workload that stopped working fails the build
+instead of training on error paths.
 
 usage: python3 scripts/lib/pgo-train.py PAM_AWS [--seconds N]
 """
@@ -52,6 +53,29 @@ IAM = {
     b"</RequestId></ResponseMetadata></PutRolePolicyResponse>",
 }
 SECRET = "pgo-training-secret"
+CATALOG = {
+    "resources": [
+        {
+            "name": "bench",
+            "role_arn": "arn:aws:iam::111122223333:role/PamResourceRole",
+            "external_id": "bench-project",
+        }
+    ],
+    "accounts": [
+        {
+            "resource": "bench",
+            "name": "admin",
+            "role_arn": "arn:aws:iam::111122223333:role/PamTarget",
+            "duration": "15m",
+            "allow": ["alice@example.com"],
+        }
+    ],
+}
+# The CLI calls after the two serve runs: grants, then the lists.
+CLI_CALLS = [["access", "bench/admin", "--user", "alice@example.com"]] * 20 + [
+    ["sessions", "--active"],
+    ["audit", "--limit", "20"],
+]
 ACCESS = "/v1/resources/bench/accounts/admin/access"
 
 
@@ -118,28 +142,7 @@ def make_certificate(folder):
 
 
 def write_config(folder, store, stub):
-    with open(os.path.join(folder, "catalog.json"), "w") as f:
-        json.dump(
-            {
-                "resources": [
-                    {
-                        "name": "bench",
-                        "role_arn": "arn:aws:iam::111122223333:role/PamResourceRole",
-                        "external_id": "bench-project",
-                    }
-                ],
-                "accounts": [
-                    {
-                        "resource": "bench",
-                        "name": "admin",
-                        "role_arn": "arn:aws:iam::111122223333:role/PamTarget",
-                        "duration": "15m",
-                        "allow": ["alice@example.com"],
-                    }
-                ],
-            },
-            f,
-        )
+    """A config for `store` against `stub`, beside the catalog (catalog.json)."""
     path = os.path.join(folder, f"{store.split(':')[0]}.toml")
     with open(path, "w") as f:
         f.write(
@@ -255,6 +258,8 @@ def main():
     env.pop("AWS_PROFILE", None)
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
+        with open(os.path.join(folder, "catalog.json"), "w") as f:
+            json.dump(CATALOG, f)
         grants = over_tls = revocations = 0
         tls = make_certificate(folder)
         stubs = []
@@ -267,16 +272,11 @@ def main():
             served = train_serve(pam, config, env, arguments.seconds)
             grants, revocations = grants + served[0], revocations + served[1]
             over_tls += served[0] if stub_tls else 0
-        cli = 0
-        for command in (["access", "bench/admin", "--user", "alice@example.com"],) * 20 + (
-            ["sessions", "--active"],
-            ["audit", "--limit", "20"],
-        ):
+        for command in CLI_CALLS:
             subprocess.run([pam, "--config", config, "--json", *command], env=env, check=True, capture_output=True)
-            cli += 1
         for stub_process in stubs:
             stub_process.terminate()
-    print(f"pgo-train: {grants} grants ({over_tls} over TLS) and {revocations} revocations served, {cli} CLI calls")
+    print(f"pgo-train: {grants} grants ({over_tls} over TLS) and {revocations} revocations served, {len(CLI_CALLS)} CLI calls")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use time::OffsetDateTime;
 
 /// humantime formats years 1970 to 9999 only (and panics outside them).
-const LAST_SECOND: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+pub const LAST_SECOND: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
 pub fn now(platform: &dyn Platform) -> OffsetDateTime {
     OffsetDateTime::from(platform.now())

@@ -9,6 +9,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderValue;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
@@ -123,34 +124,59 @@ fn sign_form_post(
         "content-type;host;x-amz-date"
     };
 
-    let mut canonical = String::with_capacity(512);
-    for part in ["POST\n", path, "\n\ncontent-type:", FORM, "\nhost:", host] {
-        canonical.push_str(part);
-    }
-    for part in ["\nx-amz-date:", &amz_date] {
-        canonical.push_str(part);
-    }
-    if let Some(token) = credentials.session_token() {
-        canonical.push_str("\nx-amz-security-token:");
-        canonical.push_str(token);
-    }
-    for part in ["\n\n", signed_headers, "\n"] {
-        canonical.push_str(part);
-    }
-    canonical.push_str(&hex::encode(Sha256::digest(request.body())));
-
+    let (token_line, token_text) = match credentials.session_token() {
+        Some(token) => ("\nx-amz-security-token:", token),
+        None => ("", ""),
+    };
+    // `concat`, not `format!`: one allocation each, no formatting machinery.
+    let body_hash = lower_hex(&Sha256::digest(request.body()));
+    let canonical = [
+        "POST\n",
+        path,
+        "\n\ncontent-type:",
+        FORM,
+        "\nhost:",
+        host,
+        "\nx-amz-date:",
+        &amz_date,
+        token_line,
+        token_text,
+        "\n\n",
+        signed_headers,
+        "\n",
+        &body_hash,
+    ]
+    .concat();
     let date = amz_date.get(..8).unwrap_or_default();
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(&canonical))
-    );
+    let scope = [date, "/", region, "/", service, "/aws4_request"].concat();
+    let canonical_hash = lower_hex(&Sha256::digest(&canonical));
+    let string_to_sign = [
+        "AWS4-HMAC-SHA256\n",
+        &amz_date,
+        "\n",
+        &scope,
+        "\n",
+        &canonical_hash,
+    ]
+    .concat();
     let key = v4::generate_signing_key(credentials.secret_access_key(), now, region, service);
-    let signature = v4::calculate_signature(key, string_to_sign.as_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        credentials.access_key_id()
-    );
+    // `v4::calculate_signature`, whose hex encoding goes a char at a time.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.as_ref()) else {
+        return false;
+    };
+    mac.update(string_to_sign.as_bytes());
+    let signature = lower_hex(&mac.finalize().into_bytes());
+    let authorization = [
+        "AWS4-HMAC-SHA256 Credential=",
+        credentials.access_key_id(),
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        signed_headers,
+        ", Signature=",
+        &signature,
+    ]
+    .concat();
     let (Ok(authorization), Ok(amz_date)) = (
         HeaderValue::from_str(&authorization),
         HeaderValue::from_str(&amz_date),
@@ -164,6 +190,14 @@ fn sign_form_post(
         headers.insert("x-amz-security-token", token);
     }
     true
+}
+
+/// Lowercase hex, written a byte pair at a time.
+fn lower_hex(bytes: &[u8]) -> String {
+    let mut text = vec![0; bytes.len() * 2];
+    // The buffer is exactly twice the input, and hex is ASCII: neither fails.
+    let _ = hex::encode_to_slice(bytes, &mut text);
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// A path the general signer leaves as it is: no dot segments or empty

@@ -227,17 +227,16 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// A query-protocol body encoded as botocore encodes it (`%20`, `%2A`), so
 /// services that re-encode the form before checking the signature agree.
 pub fn query_body(params: &[(&str, &str)]) -> String {
-    params
-        .iter()
-        .map(|(key, value)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(key, QUERY_VALUE),
-                utf8_percent_encode(value, QUERY_VALUE)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    let mut body = String::with_capacity(256);
+    for (key, value) in params {
+        if !body.is_empty() {
+            body.push('&');
+        }
+        body.extend(utf8_percent_encode(key, QUERY_VALUE));
+        body.push('=');
+        body.extend(utf8_percent_encode(value, QUERY_VALUE));
+    }
+    body
 }
 
 /// SigV4-signs a request in place for `service` in `region`.

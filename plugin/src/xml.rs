@@ -18,44 +18,58 @@ impl Document {
     /// (mismatched or unclosed elements, unknown entities).
     pub fn parse(text: &str) -> Result<Document, String> {
         let mut reader = Reader::from_str(text);
-        // Element names only: the path of the element being read.
-        let mut path: Vec<String> = Vec::new();
+        // The path of the element being read below the root
+        // (`AssumeRoleResult/Credentials`), and where it stood before each
+        // open element was added: kept as one string, not joined per leaf.
+        let mut at = String::new();
+        let mut open: Vec<usize> = Vec::new();
         let mut leaves = Vec::new();
         let mut text = String::new();
         // Whether the innermost open element has had no child yet.
         let mut is_leaf = false;
         let mut saw_root = false;
-        let below_root = |path: &[String], name: Option<&str>| {
-            let mut parts: Vec<&str> = path.iter().skip(1).map(String::as_str).collect();
-            parts.extend(name);
-            parts.join("/")
-        };
         loop {
             match reader.read_event().map_err(|e| e.to_string())? {
                 Event::Start(start) => {
                     saw_root = true;
-                    path.push(local_name(start.local_name().as_ref())?);
+                    let local = start.local_name();
+                    let name = local_name(local.as_ref())?;
+                    open.push(at.len());
+                    if open.len() > 1 {
+                        if !at.is_empty() {
+                            at.push('/');
+                        }
+                        at.push_str(name);
+                    }
                     text.clear();
                     is_leaf = true;
                 }
                 Event::Empty(empty) => {
                     saw_root = true;
-                    let name = local_name(empty.local_name().as_ref())?;
-                    if !path.is_empty() {
-                        leaves.push((below_root(&path, Some(&name)), String::new()));
+                    let local = empty.local_name();
+                    let name = local_name(local.as_ref())?;
+                    if !open.is_empty() {
+                        let path = if at.is_empty() {
+                            name.to_string()
+                        } else {
+                            [at.as_str(), "/", name].concat()
+                        };
+                        leaves.push((path, String::new()));
                     }
                     is_leaf = false;
                 }
                 Event::End(_) => {
-                    if is_leaf && path.len() > 1 {
-                        leaves.push((below_root(&path, None), text.trim().to_string()));
+                    if is_leaf && open.len() > 1 {
+                        leaves.push((at.clone(), text.trim().to_string()));
                     }
-                    path.pop();
+                    if let Some(before) = open.pop() {
+                        at.truncate(before);
+                    }
                     is_leaf = false;
                 }
                 Event::Text(chunk) => {
                     let chunk = chunk.xml_content().map_err(|e| e.to_string())?;
-                    if path.is_empty() && !chunk.trim().is_empty() {
+                    if open.is_empty() && !chunk.trim().is_empty() {
                         return Err("text outside the root element".to_string());
                     }
                     text.push_str(&chunk);
@@ -73,7 +87,7 @@ impl Document {
                         text.push_str(value);
                     }
                 }
-                Event::Eof if path.is_empty() => break,
+                Event::Eof if open.is_empty() => break,
                 Event::Eof => return Err("the document ends inside an element".to_string()),
                 _ => {}
             }
@@ -108,10 +122,8 @@ impl Document {
     }
 }
 
-fn local_name(bytes: &[u8]) -> Result<String, String> {
-    std::str::from_utf8(bytes)
-        .map(str::to_string)
-        .map_err(|_| "an element name is not UTF-8".to_string())
+fn local_name(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| "an element name is not UTF-8".to_string())
 }
 
 #[cfg(test)]

@@ -73,10 +73,10 @@ const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// SigV4 for the requests [`request`] builds, written as aws-sigv4's
 /// general signer writes it: a `POST` whose one header is the form's
 /// content type, with no query string, to a path that needs no normalising
-/// or escaping. The signing key and the signature are aws-sigv4's; the
-/// canonical request is built here because the general signer parses the
-/// URL and headers back into maps and formats through `time` and
-/// `core::fmt` on every call, which was a fifth of a grant's CPU (README,
+/// or escaping. The signing key is aws-sigv4's; the canonical request is
+/// built here because the general signer parses the URL and headers back
+/// into maps and formats through `time` and `core::fmt` on every call,
+/// which was about a fifth of the server's CPU per grant (README,
 /// Performance). The tests hold every header to what the general signer
 /// writes. Any other request is left unsigned (false) for [`sign_request`].
 fn sign_form_post(
@@ -110,7 +110,8 @@ fn sign_form_post(
     let Some(amz_date) = amz_date(now) else {
         return false;
     };
-    let token = match credentials.session_token().map(HeaderValue::from_str) {
+    let token = credentials.session_token();
+    let token_header = match token.map(HeaderValue::from_str) {
         None => None,
         Some(Ok(mut value)) => {
             value.set_sensitive(true);
@@ -118,16 +119,14 @@ fn sign_form_post(
         }
         Some(Err(_)) => return false,
     };
-    let signed_headers = if token.is_some() {
-        "content-type;host;x-amz-date;x-amz-security-token"
-    } else {
-        "content-type;host;x-amz-date"
+    let (token_line, signed_headers) = match token {
+        Some(_) => (
+            "\nx-amz-security-token:",
+            "content-type;host;x-amz-date;x-amz-security-token",
+        ),
+        None => ("", "content-type;host;x-amz-date"),
     };
 
-    let (token_line, token_text) = match credentials.session_token() {
-        Some(token) => ("\nx-amz-security-token:", token),
-        None => ("", ""),
-    };
     // `concat`, not `format!`: one allocation each, no formatting machinery.
     let body_hash = lower_hex(&Sha256::digest(request.body()));
     let canonical = [
@@ -140,7 +139,7 @@ fn sign_form_post(
         "\nx-amz-date:",
         &amz_date,
         token_line,
-        token_text,
+        token.unwrap_or_default(),
         "\n\n",
         signed_headers,
         "\n",
@@ -186,7 +185,7 @@ fn sign_form_post(
     let headers = request.headers_mut();
     headers.insert("x-amz-date", amz_date);
     headers.insert(http::header::AUTHORIZATION, authorization);
-    if let Some(token) = token {
+    if let Some(token) = token_header {
         headers.insert("x-amz-security-token", token);
     }
     true

@@ -36,10 +36,7 @@ impl Document {
                     let name = local_name(local.as_ref())?;
                     open.push(at.len());
                     if open.len() > 1 {
-                        if !at.is_empty() {
-                            at.push('/');
-                        }
-                        at.push_str(name);
+                        descend(&mut at, name);
                     }
                     text.clear();
                     is_leaf = true;
@@ -49,12 +46,10 @@ impl Document {
                     let local = empty.local_name();
                     let name = local_name(local.as_ref())?;
                     if !open.is_empty() {
-                        let path = if at.is_empty() {
-                            name.to_string()
-                        } else {
-                            [at.as_str(), "/", name].concat()
-                        };
-                        leaves.push((path, String::new()));
+                        let before = at.len();
+                        descend(&mut at, name);
+                        leaves.push((at.clone(), String::new()));
+                        at.truncate(before);
                     }
                     is_leaf = false;
                 }
@@ -120,6 +115,14 @@ impl Document {
             .filter(move |(at, _)| at == path)
             .map(|(_, text)| text.as_str())
     }
+}
+
+/// `at` extended by a child element's `name` (`A/B` + `C` = `A/B/C`).
+fn descend(at: &mut String, name: &str) {
+    if !at.is_empty() {
+        at.push('/');
+    }
+    at.push_str(name);
 }
 
 fn local_name(bytes: &[u8]) -> Result<&str, String> {

@@ -309,7 +309,7 @@ fn init_logging(default_filter: &str, json_lines: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logs::Stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json_lines {
         logs.json().flatten_event(true).init();

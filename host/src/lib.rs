@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod egress;
 pub mod host;
 pub mod kv;
+pub mod logs;
 pub mod output;
 pub mod runtime;
 pub mod server;

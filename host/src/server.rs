@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::egress::Egress;
 use crate::host::{Calls, Host};
 use crate::kv::Commits;
+use crate::logs;
 use crate::runtime::{HostState, Runtime, ServerTuning};
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -197,6 +198,7 @@ pub async fn serve(config: &Config, wasm: &[u8], listen: Option<String>) -> Resu
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_park(logs::write_held)
             .build()
             .context("starting a serving thread's runtime")?;
         let thread = std::thread::Builder::new()
@@ -271,6 +273,7 @@ impl Worker {
         runtime: tokio::runtime::Runtime,
         mut connections: UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
     ) {
+        logs::hold_on_this_thread();
         let worker = Arc::new(self);
         runtime.block_on(async move {
             let graceful = GracefulShutdown::new();
@@ -316,6 +319,7 @@ impl Worker {
                 tracing::warn!("in-flight requests did not finish in time");
             }
         });
+        logs::write_held();
     }
 }
 

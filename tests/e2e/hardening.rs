@@ -348,6 +348,39 @@ fn one_slot(server_keys: &str) -> (FakeAws, Pam) {
     ))
 }
 
+/// A serving thread holds its log lines only until it has nothing else to
+/// do: a grant's line is in the log while the server keeps running, not
+/// when 16 KiB of lines have gathered or the server stops.
+#[test]
+fn a_request_is_logged_while_the_server_keeps_serving() {
+    let (_fake, pam) = one_slot("");
+    let server = pam.serve();
+    let path = "/v1/resources/f/accounts/a/access";
+    let (status, body) = send(
+        "POST",
+        &format!("{}{path}", server.url),
+        &as_user(ALICE, "pam-admins"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.log_so_far();
+        let logged = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| l["message"] == "request" && l["path"] == path && l["status"] == 200);
+        if logged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the grant's line is not in the log 5 s after its answer:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `reused` of every request line in a server's log.
 fn reused_in(log: &str) -> Vec<u64> {
     log.lines()

@@ -661,6 +661,11 @@ impl Server {
         }
     }
 
+    /// What it has logged so far, while it keeps running.
+    pub fn log_so_far(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Sends SIGTERM and waits; the exit status and everything it logged.
     pub fn stop(&mut self) -> (Option<i32>, String) {
         let Some(mut child) = self.child.take() else {

@@ -8,7 +8,7 @@ use crate::federation;
 use crate::iam::{self, PolicyCall};
 use crate::model::{Error, Hop, Resource};
 use crate::platform::Platform;
-use crate::query::Endpoint;
+use crate::query::{Endpoint, Signer};
 use crate::retry::{self, Deadline};
 use crate::settings::Settings;
 use crate::sts::{self, AssumeRole, AssumedRole};
@@ -101,10 +101,15 @@ impl<'a> Aws<'a> {
     /// Hop 1 is always signed with the base credentials.
     pub fn assume_resource_role(&mut self, call: RoleCall) -> Result<AssumedRole> {
         let base = Settings::base_credentials(self.platform)?;
-        self.assume_role(&base, call)
+        self.assume_role_as(Signer::Base(&base), call)
     }
 
+    /// A role assumed with credentials an earlier AssumeRole returned.
     pub fn assume_role(&mut self, signer: &Credentials, call: RoleCall) -> Result<AssumedRole> {
+        self.assume_role_as(Signer::Assumed(signer), call)
+    }
+
+    fn assume_role_as(&mut self, signer: Signer, call: RoleCall) -> Result<AssumedRole> {
         let hop = call.hop;
         let role_arn = &call.role.arn;
         let endpoint = self.settings.sts_endpoint(call.role.partition)?;

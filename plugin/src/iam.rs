@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::model::{Error, Hop};
-use crate::query::{self, Endpoint};
+use crate::query::{self, Endpoint, Signer};
 use crate::xml::Document;
 use aws_credential_types::Credentials;
 use std::time::SystemTime;
@@ -29,7 +29,14 @@ pub fn role_policy(
         PolicyCall::Delete => "DeleteRolePolicy",
     };
     let params = [("RoleName", role_name), ("PolicyName", policy_name)];
-    query::request(query::IAM, endpoint, signer, action, &params, now)
+    query::request(
+        query::IAM,
+        endpoint,
+        Signer::Assumed(signer),
+        action,
+        &params,
+        now,
+    )
 }
 
 pub fn put_role_policy(
@@ -45,7 +52,14 @@ pub fn put_role_policy(
         ("PolicyName", policy_name),
         ("PolicyDocument", document),
     ];
-    query::request(query::IAM, endpoint, signer, "PutRolePolicy", &params, now)
+    query::request(
+        query::IAM,
+        endpoint,
+        Signer::Assumed(signer),
+        "PutRolePolicy",
+        &params,
+        now,
+    )
 }
 
 /// The current document, `None` when the role has no such policy yet.
@@ -83,7 +97,7 @@ pub fn list_role_policies(
     query::request(
         query::IAM,
         endpoint,
-        signer,
+        Signer::Assumed(signer),
         "ListRolePolicies",
         &params,
         now,

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::model::Hop;
-use crate::query::{self, Endpoint};
+use crate::query::{self, Endpoint, Signer};
 use aws_credential_types::Credentials;
 use std::time::SystemTime;
 
@@ -31,7 +31,7 @@ pub struct AssumedRole {
 /// The signed AssumeRole request.
 pub fn assume_role_request(
     endpoint: &Endpoint,
-    signer: &Credentials,
+    signer: Signer,
     call: &AssumeRole,
     now: SystemTime,
 ) -> Result<http::Request<Vec<u8>>> {
@@ -221,7 +221,8 @@ mod tests {
                 duration_seconds: 1800,
                 source_identity: None,
             };
-            let request = assume_role_request(&endpoint, &creds, &call, when.into()).unwrap();
+            let request =
+                assume_role_request(&endpoint, Signer::Base(&creds), &call, when.into()).unwrap();
             let name = text("name");
             assert_eq!(
                 String::from_utf8(request.body().clone()).unwrap(),
@@ -261,8 +262,13 @@ mod tests {
             duration_seconds: 1800,
             source_identity: Some("alice@example.com"),
         };
-        let request =
-            assume_role_request(&endpoint, &creds, &call, SystemTime::UNIX_EPOCH).unwrap();
+        let request = assume_role_request(
+            &endpoint,
+            Signer::Base(&creds),
+            &call,
+            SystemTime::UNIX_EPOCH,
+        )
+        .unwrap();
         let body = String::from_utf8(request.body().clone()).unwrap();
         let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
             .into_owned()

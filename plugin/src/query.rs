@@ -276,7 +276,7 @@ fn signing_mac(
 }
 
 /// Lowercase hex, written a byte pair at a time.
-fn lower_hex(bytes: &[u8]) -> String {
+pub fn lower_hex(bytes: &[u8]) -> String {
     let mut text = vec![0; bytes.len() * 2];
     // The buffer is exactly twice the input, and hex is ASCII: neither fails.
     let _ = hex::encode_to_slice(bytes, &mut text);

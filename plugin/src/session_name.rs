@@ -21,11 +21,7 @@ pub fn role_session_name(email: &str) -> String {
         return email.to_string();
     }
     let digest = Sha256::digest(email.as_bytes());
-    let hash: String = digest
-        .iter()
-        .take(HASH_LEN / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = crate::query::lower_hex(digest.get(..HASH_LEN / 2).unwrap_or_default());
     let prefix: String = email
         .chars()
         .map(|c| if plain(c) { c } else { '-' })
@@ -90,5 +86,17 @@ mod tests {
     fn short_names_are_padded_with_the_hash() {
         let name = role_session_name("a");
         assert!(is_valid(&name), "{name}");
+    }
+
+    /// Hashed names never change between versions: revocation and
+    /// CloudTrail find earlier sessions by them. (Python's hashlib:
+    /// the first 8 bytes of SHA-256, lowercase hex.)
+    #[test]
+    fn hashed_names_are_stable() {
+        assert_eq!(role_session_name("a"), "a=ca978112ca1bbdca");
+        assert_eq!(
+            role_session_name("jörg@example.com"),
+            "j-rg@example.com=96949592d14b07f4"
+        );
     }
 }

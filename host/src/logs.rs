@@ -50,6 +50,12 @@ pub struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.write_all(line).map(|()| line.len())
+    }
+
+    /// A held line is kept whole; any other is written with stderr's lock
+    /// held throughout, as `std::io::stderr` as the writer did.
+    fn write_all(&mut self, line: &[u8]) -> std::io::Result<()> {
         let held = HELD.with(|held| {
             let mut held = held.borrow_mut();
             let lines = held.as_mut()?;
@@ -60,8 +66,8 @@ impl Write for Stderr {
             Some(())
         });
         match held {
-            Some(()) => Ok(line.len()),
-            None => std::io::stderr().write(line),
+            Some(()) => Ok(()),
+            None => std::io::stderr().write_all(line),
         }
     }
 

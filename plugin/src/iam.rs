@@ -29,14 +29,7 @@ pub fn role_policy(
         PolicyCall::Delete => "DeleteRolePolicy",
     };
     let params = [("RoleName", role_name), ("PolicyName", policy_name)];
-    query::request(
-        query::IAM,
-        endpoint,
-        Signer::Assumed(signer),
-        action,
-        &params,
-        now,
-    )
+    request(endpoint, signer, action, &params, now)
 }
 
 pub fn put_role_policy(
@@ -52,14 +45,7 @@ pub fn put_role_policy(
         ("PolicyName", policy_name),
         ("PolicyDocument", document),
     ];
-    query::request(
-        query::IAM,
-        endpoint,
-        Signer::Assumed(signer),
-        "PutRolePolicy",
-        &params,
-        now,
-    )
+    request(endpoint, signer, "PutRolePolicy", &params, now)
 }
 
 /// The current document, `None` when the role has no such policy yet.
@@ -94,14 +80,20 @@ pub fn list_role_policies(
 ) -> Result<http::Request<Vec<u8>>> {
     let mut params = vec![("RoleName", role_name)];
     params.extend(marker.map(|marker| ("Marker", marker)));
-    query::request(
-        query::IAM,
-        endpoint,
-        Signer::Assumed(signer),
-        "ListRolePolicies",
-        &params,
-        now,
-    )
+    request(endpoint, signer, "ListRolePolicies", &params, now)
+}
+
+/// An IAM query request, signed with hop 1's credentials (an AssumeRole's,
+/// so their signing key is never kept).
+fn request(
+    endpoint: &Endpoint,
+    signer: &Credentials,
+    action: &str,
+    params: &[(&str, &str)],
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>> {
+    let signer = Signer::Assumed(signer);
+    query::request(query::IAM, endpoint, signer, action, params, now)
 }
 
 /// One page of a role's inline policy names, and the marker of the next.

@@ -83,14 +83,8 @@ pub fn request(
             ))
         })?;
     if !sign_form_post(&mut request, signer, &endpoint.region, service.name, now) {
-        let credentials = signer.credentials();
-        sign_request(
-            &mut request,
-            credentials,
-            &endpoint.region,
-            service.name,
-            now,
-        )?;
+        let (region, credentials) = (&endpoint.region, signer.credentials());
+        sign_request(&mut request, credentials, region, service.name, now)?;
     }
     Ok(request)
 }

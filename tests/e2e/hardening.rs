@@ -382,10 +382,18 @@ fn a_request_is_logged_while_the_server_keeps_serving() {
 }
 
 /// `reused` of every request line in a server's log.
+/// In the order the requests were answered: each serving thread writes its
+/// lines when it is idle, so two threads' lines may reach the log in the
+/// other order, and their timestamps (RFC 3339, fixed width) tell.
 fn reused_in(log: &str) -> Vec<u64> {
-    log.lines()
+    let mut lines: Vec<Value> = log
+        .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["message"] == "request")
+        .collect();
+    lines.sort_by_key(|l| l["timestamp"].as_str().unwrap_or_default().to_string());
+    lines
+        .iter()
         .map(|l| l["reused"].as_u64().expect("reused on every guest answer"))
         .collect()
 }

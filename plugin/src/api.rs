@@ -258,34 +258,31 @@ fn identify<P: Platform>(
 
 /// `pattern`'s `{…}` segments captured from `path`, if it matches.
 fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let is_param = |want: &str| want.starts_with('{');
     // Every request is tried against each route: most have another number
     // of segments, refused by counting; the rest are walked segment by
-    // segment, capturing nothing until the whole path fits.
+    // segment, and what they capture is decoded only once the whole path fits.
     let depth = |text: &str| text.bytes().filter(|&b| b == b'/').count();
     if depth(pattern) != depth(path) {
         return None;
     }
     let (mut wants, mut gots) = (pattern.split('/'), path.split('/'));
+    let mut captured = Vec::new();
     loop {
         match (wants.next(), gots.next()) {
             (None, None) => break,
-            (Some(want), Some(got)) if is_param(want) && !got.is_empty() => {}
+            (Some(want), Some(got)) if want.starts_with('{') && !got.is_empty() => {
+                captured.push(got)
+            }
             (Some(want), Some(got)) if want == got => {}
             _ => return None,
         }
     }
-    let params = pattern.split('/').zip(path.split('/'));
-    Some(
-        params
-            .filter(|(want, _)| is_param(want))
-            .map(|(_, got)| {
-                percent_encoding::percent_decode_str(got)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect(),
-    )
+    let decode = |got| {
+        percent_encoding::percent_decode_str(got)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(captured.into_iter().map(decode).collect())
 }
 
 enum Failure {

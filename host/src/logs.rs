@@ -54,7 +54,7 @@ impl Write for Stderr {
     }
 
     /// A held line is kept whole; any other is written with stderr's lock
-    /// held throughout, as `std::io::stderr` as the writer did.
+    /// held throughout, as `std::io::stderr` did when it was the writer.
     fn write_all(&mut self, line: &[u8]) -> std::io::Result<()> {
         let held = HELD.with(|held| {
             let mut held = held.borrow_mut();

@@ -391,7 +391,7 @@ fn reused_in(log: &str) -> Vec<u64> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["message"] == "request")
         .collect();
-    lines.sort_by_key(|l| l["timestamp"].as_str().unwrap_or_default().to_string());
+    lines.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
     lines
         .iter()
         .map(|l| l["reused"].as_u64().expect("reused on every guest answer"))

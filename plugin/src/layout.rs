@@ -14,9 +14,14 @@ use crate::store::{Records, Stored};
 use crate::{catalog::Catalog, clock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 pub const LAYOUT: u32 = 2;
 const LAYOUT_KEY: &str = "layout";
+
+/// How a first use waits for an upgrade another holds the lease for.
+const UPGRADE_POLL: Duration = Duration::from_millis(10);
+const UPGRADE_POLLS: u32 = 200;
 
 /// Layout 1 had these prefixes, and no mark.
 const RECORD_PREFIXES: [&str; 4] = ["resource/", "account/", "session/", "audit/"];
@@ -40,13 +45,7 @@ pub fn ensure(platform: &dyn Platform) -> Result<()> {
 pub fn migrate(platform: &dyn Platform, actor: &str) -> Result<MigrationReport> {
     let kv = platform.store();
     match found(platform)? {
-        Some(LAYOUT) => {
-            return Ok(MigrationReport {
-                from_layout: LAYOUT,
-                to_layout: LAYOUT,
-                records: 0,
-            });
-        }
+        Some(LAYOUT) => return Ok(nothing_to_upgrade()),
         Some(newer) if newer > LAYOUT => {
             return Err(config(format!(
                 "the store has layout {newer}, newer than this pam-aws understands ({LAYOUT}): \
@@ -61,6 +60,11 @@ pub fn migrate(platform: &dyn Platform, actor: &str) -> Result<MigrationReport> 
         clock::now(platform).unix_timestamp() / 60
     );
     if kv.increment(&lease, 1)? != 1 {
+        // Another pam-aws (or another request of a fresh server) holds the
+        // lease: wait for its mark rather than refuse the first requests.
+        if upgraded_meanwhile(platform)? {
+            return Ok(nothing_to_upgrade());
+        }
         return Err(storage(
             "the store is being upgraded by another pam-aws; try again in a minute",
         ));
@@ -68,6 +72,27 @@ pub fn migrate(platform: &dyn Platform, actor: &str) -> Result<MigrationReport> 
     let result = upgrade(platform, actor);
     kv.delete(&lease)?;
     result
+}
+
+fn nothing_to_upgrade() -> MigrationReport {
+    MigrationReport {
+        from_layout: LAYOUT,
+        to_layout: LAYOUT,
+        records: 0,
+    }
+}
+
+/// Whether the lease holder's upgrade wrote its mark within
+/// `UPGRADE_POLLS` × `UPGRADE_POLL`: an empty store's takes milliseconds,
+/// a large layout-1 store's may take minutes (then the caller refuses).
+fn upgraded_meanwhile(platform: &dyn Platform) -> Result<bool> {
+    for _ in 0..UPGRADE_POLLS {
+        platform.sleep(UPGRADE_POLL);
+        if found(platform)? == Some(LAYOUT) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn upgrade(platform: &dyn Platform, actor: &str) -> Result<MigrationReport> {
@@ -256,15 +281,74 @@ mod tests {
         assert_eq!(fake.get(LAYOUT_KEY).unwrap().as_deref(), Some(&b"2"[..]));
     }
 
-    #[test]
-    fn a_second_migrator_waits_for_the_first() {
-        let fake = fake();
-        layout_1(&fake);
+    /// Holds the migration lease of `fake`'s current minute, as another
+    /// pam-aws upgrading the store would.
+    fn lease_held_elsewhere(fake: &Fake) {
         let lease = format!("lease/migrate/{}", fake.clock.get() / 60);
         fake.increment(&lease, 1).unwrap();
+    }
+
+    #[test]
+    fn a_second_migrator_waits_for_the_first_then_refuses() {
+        let fake = fake();
+        layout_1(&fake);
+        lease_held_elsewhere(&fake);
         let Err(Error::Storage(message)) = Broker::open(&fake) else {
             panic!("the store is being upgraded")
         };
         assert!(message.contains("being upgraded"), "{message}");
+        let waited: Duration = fake.slept.borrow().iter().sum();
+        assert_eq!(
+            waited,
+            Duration::from_secs(2),
+            "bounded polls, then the refusal"
+        );
+        assert_eq!(found(&&fake).unwrap(), None, "nothing was upgraded");
+    }
+
+    /// The other migrator writes its mark while this one waits.
+    struct FinishesWhileWaiting<'a>(&'a Fake);
+
+    impl Platform for FinishesWhileWaiting<'_> {
+        fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> Result<http::Response<Vec<u8>>, crate::platform::SendError> {
+            self.0.send(request)
+        }
+        fn now(&self) -> std::time::SystemTime {
+            self.0.now()
+        }
+        fn sleep(&self, duration: Duration) {
+            self.0.sleep(duration);
+            Records::new(self.0).put(LAYOUT_KEY, &LAYOUT).unwrap();
+        }
+        fn config(&self, key: &str) -> Result<Option<String>> {
+            self.0.config(key)
+        }
+        fn store(&self) -> &dyn KeyValue {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_first_use_during_another_upgrade_is_served_once_the_mark_is_written() {
+        // A fresh server's first requests arrive together: one takes the
+        // lease and marks the empty store; the others must not get a 503.
+        let fake = fake();
+        lease_held_elsewhere(&fake);
+        let broker = Broker::open(FinishesWhileWaiting(&fake)).unwrap();
+        assert!(broker.list_resources().unwrap().is_empty());
+        assert_eq!(*fake.slept.borrow(), [UPGRADE_POLL], "one poll");
+    }
+
+    #[test]
+    fn migrate_during_another_upgrade_waits_and_finds_nothing_left() {
+        let fake = fake();
+        lease_held_elsewhere(&fake);
+        let report = Broker::new(FinishesWhileWaiting(&fake))
+            .migrate("ops")
+            .unwrap();
+        assert_eq!((report.from_layout, report.records), (LAYOUT, 0));
     }
 }

@@ -12,9 +12,6 @@ use serde_json::{Value, json};
 /// Fields that hold a WIT enum: serde names its cases as Rust does
 /// (`Active`); JSON uses the WIT case names (`active`).
 const ENUM_FIELDS: &[&str] = &["status", "outcome"];
-/// Tables are fitted to this many columns when stdout is not a terminal
-/// and `COLUMNS` does not say.
-const DEFAULT_WIDTH: u16 = 100;
 
 /// A record (or list, or grant) as JSON.
 pub fn to_json<T: Serialize>(value: &T) -> Value {
@@ -101,9 +98,10 @@ fn short_time(time: &str) -> String {
     }
 }
 
-/// A table of `header`, fitted to `width` (or the terminal's); the columns
-/// named in `whole` are never wrapped (ids, times, statuses), the others
-/// share what is left.
+/// A table of `header`, fitted to `width` (or `COLUMNS`, or the
+/// terminal's); the columns named in `whole` are never wrapped (ids, times,
+/// statuses), the others share what is left. Piped with no width to fit,
+/// no cell wraps: each record stays on one line, whole, for `grep`.
 fn table(header: &[&str], whole: &[&str], width: Option<u16>) -> Table {
     let mut table = Table::new();
     table
@@ -122,15 +120,9 @@ fn table(header: &[&str], whole: &[&str], width: Option<u16>) -> Table {
             .ok()
             .and_then(|columns| columns.parse().ok())
     });
-    match width {
-        Some(width) => {
-            table.set_width(width);
-        }
-        // A terminal tells comfy-table its width; a pipe does not.
-        None if table.width().is_none() => {
-            table.set_width(DEFAULT_WIDTH);
-        }
-        None => {}
+    // Without a width, comfy-table asks the terminal, and a pipe has none.
+    if let Some(width) = width {
+        table.set_width(width);
     }
     table
 }

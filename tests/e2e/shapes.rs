@@ -64,6 +64,34 @@ fn tables_fit_the_terminal() {
     pam.create_resource("wide");
     pam.create_account("wide", "admin", "30m");
     pam.json(&["access", "wide/admin", "--user", CAROL]);
+    let long = LONG_EMAIL;
+    let grant = pam.json(&["access", "wide/admin", "--user", long]);
+    let session = grant["session"]["id"].as_str().unwrap();
+
+    // Piped with no COLUMNS to fit: every record on one line, whole.
+    let piped = |command: &str| {
+        let output = pam.command().env_remove("COLUMNS").arg(command).output();
+        String::from_utf8_lossy(&output.unwrap().stdout).to_string()
+    };
+    let sessions = piped("sessions");
+    assert!(
+        sessions
+            .lines()
+            .any(|l| l.contains(session) && l.contains(long) && l.contains("wide/admin")),
+        "one line holds the whole session:\n{sessions}"
+    );
+    let audit = piped("audit");
+    assert!(
+        audit.lines().any(|l| l.contains("access.grant")
+            && l.contains(long)
+            && l.contains(":assumed-role/")
+            && l.contains(&format!(
+                "until {}",
+                grant["session"]["expires_at"].as_str().unwrap()
+            ))),
+        "one line holds the whole event:\n{audit}"
+    );
+
     for columns in ["80", "120"] {
         pam.set_env("COLUMNS", columns);
         let width: usize = columns.parse().unwrap();

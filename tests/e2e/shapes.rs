@@ -64,8 +64,7 @@ fn tables_fit_the_terminal() {
     pam.create_resource("wide");
     pam.create_account("wide", "admin", "30m");
     pam.json(&["access", "wide/admin", "--user", CAROL]);
-    let long = LONG_EMAIL;
-    let grant = pam.json(&["access", "wide/admin", "--user", long]);
+    let grant = pam.json(&["access", "wide/admin", "--user", LONG_EMAIL]);
     let session = grant["session"]["id"].as_str().unwrap();
 
     // Piped with no COLUMNS to fit: every record on one line, whole.
@@ -77,13 +76,13 @@ fn tables_fit_the_terminal() {
     assert!(
         sessions
             .lines()
-            .any(|l| l.contains(session) && l.contains(long) && l.contains("wide/admin")),
+            .any(|l| l.contains(session) && l.contains(LONG_EMAIL) && l.contains("wide/admin")),
         "one line holds the whole session:\n{sessions}"
     );
     let audit = piped("audit");
     assert!(
         audit.lines().any(|l| l.contains("access.grant")
-            && l.contains(long)
+            && l.contains(LONG_EMAIL)
             && l.contains(":assumed-role/")
             && l.contains(&format!(
                 "until {}",

@@ -70,7 +70,7 @@ fn tables_fit_the_terminal() {
     // Piped with no COLUMNS to fit: every record on one line, whole.
     let piped = |command: &str| {
         let output = pam.command().env_remove("COLUMNS").arg(command).output();
-        String::from_utf8_lossy(&output.unwrap().stdout).to_string()
+        Run::from(output.expect("running pam-aws")).ok().stdout
     };
     let sessions = piped("sessions");
     assert!(

@@ -227,6 +227,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        }
+    }
+}
+
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
@@ -313,12 +323,7 @@ impl Pam {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        let output = self.command().args(args).output().expect("running pam-aws");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-        }
+        Run::from(self.command().args(args).output().expect("running pam-aws"))
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
